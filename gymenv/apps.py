@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class GymenvConfig(AppConfig):
+    name = "gymenv"
+    verbose_name = "Environments"
