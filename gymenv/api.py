@@ -1,0 +1,115 @@
+"""REST operations for env instances: thin adapters that call the engine and send its answer."""
+
+import inspect
+from typing import Callable
+
+from ninja import Router
+
+from gymenv.engine import DEFAULT_INSTANCE, get_engine
+from gymenv.schemas import (
+    CloseOut,
+    DeletedOut,
+    EnvInfoOut,
+    ErrorOut,
+    HealthOut,
+    InstanceIn,
+    InstanceListOut,
+    InstanceOut,
+    RenderIn,
+    RenderOut,
+    ResetIn,
+    ResetOut,
+    SampleOut,
+    StepIn,
+    StepOut,
+)
+from gymsite.responses import json_response
+
+router = Router(tags=["envs"])
+
+ERRORS = {400: ErrorOut, 404: ErrorOut, 409: ErrorOut, 415: ErrorOut, 422: ErrorOut, 500: ErrorOut}
+
+
+def for_default_and_each_instance(method: str, path: str, *, response, summary: str, instance_path: str | None = None):
+    """Registers `view(request, instance_id, ...)` at `path` (the default instance) and at its
+    `/envs/{instance_id}` twin, so the two routes can never drift apart."""
+
+    def decorator(view: Callable) -> Callable:
+        signature = inspect.signature(view)
+
+        async def default_view(request, **kwargs):
+            return await view(request, DEFAULT_INSTANCE, **kwargs)
+
+        default_view.__signature__ = signature.replace(
+            parameters=[p for p in signature.parameters.values() if p.name != "instance_id"])
+        default_view.__name__ = view.__name__
+        default_view.__doc__ = view.__doc__
+        responses = {200: response, **ERRORS}
+        router.add_api_operation(path, [method], default_view, response=responses, summary=summary,
+                                 operation_id=view.__name__)
+        router.add_api_operation(instance_path or f"/envs/{{instance_id}}{path}", [method], view,
+                                 response=responses, summary=f"{summary} (one instance)",
+                                 operation_id=f"{view.__name__}_instance")
+        return view
+
+    return decorator
+
+
+@router.get("/health", response=HealthOut, auth=None, summary="Liveness: the server answers and names its env")
+async def health(request):
+    engine = get_engine()
+    return json_response({"status": "healthy", "env_id": engine.config.default_env_id,
+                          "instances": len(engine.list()["instances"])})
+
+
+@for_default_and_each_instance("POST", "/reset", response=ResetOut, summary="Start an episode")
+async def reset(request, instance_id: str, body: ResetIn = None):
+    """Resets the env (a new episode of the current run) and returns the first observation."""
+    body = body or ResetIn()
+    return json_response(await get_engine().reset(instance_id, seed=body.seed, options=body.options))
+
+
+@for_default_and_each_instance("POST", "/step", response=StepOut, summary="Take one action")
+async def step(request, instance_id: str, body: StepIn):
+    """Validates the action against the action space, steps the env and records the step."""
+    return json_response(await get_engine().step(instance_id, body.action))
+
+
+@for_default_and_each_instance("POST", "/render", response=RenderOut, summary="Render the current frame")
+async def render(request, instance_id: str, body: RenderIn = None):
+    """rgb_array instances answer a base64 PNG; ansi instances answer text."""
+    return json_response(await get_engine().render(instance_id, mode=body.mode if body else None))
+
+
+@for_default_and_each_instance("POST", "/close", response=CloseOut, summary="Close the env (a reset re-creates it)")
+async def close(request, instance_id: str):
+    return json_response(await get_engine().close(instance_id))
+
+
+@for_default_and_each_instance("GET", "/info", response=EnvInfoOut, summary="Describe the env and its spaces",
+                               instance_path="/envs/{instance_id}")
+async def info(request, instance_id: str):
+    return json_response(await get_engine().info(instance_id))
+
+
+@for_default_and_each_instance("GET", "/sample", response=SampleOut, summary="A random valid action")
+async def sample(request, instance_id: str):
+    return json_response(await get_engine().sample(instance_id))
+
+
+@router.get("/envs", response={200: InstanceListOut}, summary="List live instances")
+async def list_instances(request):
+    return json_response(get_engine().list())
+
+
+@router.post("/envs", response={201: InstanceOut, **ERRORS, 403: ErrorOut, 429: ErrorOut},
+             summary="Open an instance of an allowed env")
+async def create_instance(request, body: InstanceIn):
+    """Each agent should open its own instance so that no two share an episode."""
+    answer = await get_engine().create(**body.model_dump())
+    return json_response(answer, status=201)
+
+
+@router.delete("/envs/{instance_id}", response={200: DeletedOut, **ERRORS}, summary="Close and forget an instance")
+async def delete_instance(request, instance_id: str):
+    return json_response(await get_engine().delete(instance_id))

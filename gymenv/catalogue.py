@@ -1,0 +1,90 @@
+"""What the server knows about env ids before making them: checks, specs, docs, render modes."""
+
+import importlib
+import inspect
+import json
+import re
+from functools import lru_cache
+from typing import Any
+
+import gymnasium as gym
+from gymnasium.envs.registration import EnvSpec, load_env_creator
+
+from gymenv.errors import Forbidden, InvalidArgument
+
+# Sections of gymnasium's env docstrings that help an agent play; the rest (arguments,
+# version history, credits) is for people making the env.
+USEFUL_SECTIONS = ("description", "action space", "observation space", "rewards", "starting state", "episode end")
+MAX_DESCRIPTION_CHARS = 3000
+
+
+def operator_env_id(env_id: str) -> str:
+    """The operator's `module:EnvId` form imports `module` (which registers the env); returns `EnvId`."""
+    if ":" in env_id:
+        module, env_id = env_id.split(":", 1)
+        importlib.import_module(module)
+    return env_id
+
+
+def check_client_env_id(env_id: Any, allowed: tuple[str, ...]) -> str:
+    """A client's env id, refused before anything is imported unless the operator allowed it."""
+    if not isinstance(env_id, str) or not env_id:
+        raise InvalidArgument("env_id must be a non-empty string naming an allowed env")
+    if ":" in env_id:
+        raise InvalidArgument(f"env_id {env_id[:80]!r} is refused: module imports are not accepted from clients")
+    if env_id not in allowed:
+        raise Forbidden(f"env_id {env_id[:80]!r} is not allowed on this server; allowed: {', '.join(allowed)}")
+    return env_id
+
+
+def env_spec(env_id: str) -> EnvSpec:
+    return gym.spec(env_id)
+
+
+def spec_json(spec: EnvSpec) -> dict | None:
+    try:
+        return json.loads(spec.to_json())
+    except (ValueError, TypeError):
+        return None  # a spec with a callable entry point or unserialisable kwargs
+
+
+@lru_cache(maxsize=None)
+def env_metadata(env_id: str) -> dict:
+    creator = load_env_creator(env_spec(env_id).entry_point)
+    return dict(getattr(creator, "metadata", None) or {})
+
+
+def render_modes(env_id: str) -> list[str]:
+    return [m for m in env_metadata(env_id).get("render_modes", []) if isinstance(m, str)]
+
+
+def pick_render_mode(env_id: str, requested: str | None) -> str | None:
+    """SPEC 3: the requested mode, else rgb_array when supported, else ansi, else none."""
+    modes = render_modes(env_id)
+    if requested is not None:
+        if requested == "human":
+            raise InvalidArgument("render_mode 'human' opens a window on the server; use rgb_array or ansi")
+        if requested not in modes:
+            raise InvalidArgument(f"render_mode {requested[:40]!r} is not supported by {env_id}; it supports: {', '.join(modes) or 'none'}")
+        return requested
+    for mode in ("rgb_array", "ansi"):
+        if mode in modes:
+            return mode
+    return None
+
+
+@lru_cache(maxsize=None)
+def env_description(env_id: str) -> str:
+    """The env's own docs (its class docstring), trimmed to what an agent needs."""
+    try:
+        doc = load_env_creator(env_spec(env_id).entry_point).__doc__ or ""
+    except Exception:  # noqa: BLE001 - docs are a nicety; an odd entry point must not break info
+        doc = ""
+    doc = inspect.cleandoc(doc)
+    sections = re.split(r"^#+\s*", doc, flags=re.MULTILINE)
+    kept = [s.strip() for s in sections[1:] if s.split("\n", 1)[0].strip().lower() in USEFUL_SECTIONS]
+    text = "\n\n".join(kept) if kept else doc.strip()
+    if len(text) > MAX_DESCRIPTION_CHARS:
+        text = text[:MAX_DESCRIPTION_CHARS].rsplit(" ", 1)[0] + " ..."
+    return text or f"Gymnasium environment {env_id}."
+

@@ -1,0 +1,142 @@
+"""Wire shapes shared by REST (OpenAPI) and MCP (tool output schemas): one model per answer."""
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+JSONValue = Any
+
+
+class ResetProgress(BaseModel):
+    run_id: str
+    episode_num: int
+    total_episodes: int
+    max_steps: int
+
+
+class StepProgress(BaseModel):
+    run_id: str
+    episode_num: int
+    step_num: int
+    completed_episodes: int
+    total_episodes: int
+    run_state: str
+
+
+class ErrorOut(BaseModel):
+    success: Literal[False] = False
+    error: str = Field(description="What went wrong and what is expected instead.")
+    code: str = Field(description="A stable slug, e.g. invalid_action, reset_required, episode_over.")
+
+
+class ResetIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    seed: int | None = Field(None, description="Seed for the env's random generator; the same seed replays the same episode.")
+    options: dict[str, Any] | None = Field(None, description="Env-specific reset options.")
+
+
+class ResetOut(BaseModel):
+    success: bool = True
+    observation: JSONValue = Field(description="The first observation of the episode, as JSON.")
+    info: dict[str, Any]
+    done: bool = False
+    run_progress: ResetProgress | None = Field(None, description="Absent when the run manager is off.")
+
+
+class StepIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    action: JSONValue = Field(description="An action in the env's action space, as JSON (see env_info.action_schema).")
+
+
+class StepOut(BaseModel):
+    success: bool = True
+    observation: JSONValue
+    reward: float | None = Field(description="null only when the env returned a non-finite reward.")
+    terminated: bool
+    truncated: bool
+    done: bool = Field(description="terminated or truncated: the episode is over and the next call must be a reset.")
+    info: dict[str, Any]
+    run_progress: StepProgress | None = Field(None, description="Absent when the run manager is off.")
+
+
+class RenderIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    mode: str | None = Field(None, description="Render mode; must be the instance's own (see env_info.render_mode).")
+
+
+class RenderOut(BaseModel):
+    success: bool = True
+    mode: str
+    type: Literal["image_base64", "text"]
+    format: str | None = Field(None, description="png for image renders.")
+    render: str = Field(description="Base64 PNG for image renders, the text itself for ansi.")
+    shape: list[int] | None = Field(None, description="Frame shape [height, width, channels] for image renders.")
+
+
+class CloseOut(BaseModel):
+    success: bool = True
+    status: Literal["closed"] = "closed"
+
+
+class EnvInfo(BaseModel):
+    id: str
+    instance_id: str
+    action_space: dict[str, Any]
+    observation_space: dict[str, Any]
+    action_schema: dict[str, Any] = Field(description="A JSON Schema that exactly the valid actions satisfy.")
+    max_episode_steps: int | None
+    reward_threshold: float | None
+    render_mode: str | None
+    render_modes: list[str]
+    description: str
+
+
+class EnvInfoOut(BaseModel):
+    success: bool = True
+    env_info: EnvInfo
+
+
+class SampleOut(BaseModel):
+    success: bool = True
+    action: JSONValue = Field(description="A random valid action, as JSON.")
+
+
+class InstanceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    env_id: str | None = Field(None, description="An env id the server allows; the default instance's env when absent.")
+    env_kwargs: dict[str, Any] | None = Field(None, description="Keyword arguments for gymnasium.make (only if the operator allows it).")
+    render_mode: str | None = Field(None, description="rgb_array or ansi; the env's best mode when absent.")
+    num_episodes: int | None = Field(None, ge=1, le=1_000_000)
+    max_steps_per_episode: int | None = Field(None, ge=1, le=100_000_000)
+
+
+class Instance(BaseModel):
+    instance_id: str
+    env_id: str
+    render_mode: str | None
+    created_at: str
+    last_used_at: str
+    needs_reset: bool
+    episode_over: bool
+    run_id: str | None = None
+
+
+class InstanceOut(Instance):
+    success: bool = True
+
+
+class InstanceListOut(BaseModel):
+    success: bool = True
+    instances: list[Instance]
+
+
+class HealthOut(BaseModel):
+    status: Literal["healthy"] = "healthy"
+    env_id: str
+    instances: int
+
+
+class DeletedOut(BaseModel):
+    success: bool = True
+    instance_id: str
+    status: Literal["deleted"] = "deleted"

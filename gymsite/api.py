@@ -1,0 +1,74 @@
+"""The project's one NinjaAPI: routers of each app, strict JSON in, one error shape out."""
+
+import json
+
+from django.http import Http404
+from ninja import NinjaAPI
+from ninja.errors import HttpError, ValidationError
+from ninja.parser import Parser
+
+from gymenv.api import router as envs_router
+from gymenv.errors import GymsiteError
+from gymsite.responses import error_response
+from runs.api import router as runs_router
+
+
+class StrictJSONParser(Parser):
+    """JSON as RFC 8259 has it: NaN and Infinity tokens are refused, not read as floats."""
+
+    def parse_body(self, request):
+        return json.loads(request.body, parse_constant=_refuse_constant)
+
+
+def _refuse_constant(token: str):
+    raise ValueError(f"{token} is not JSON")
+
+
+api = NinjaAPI(
+    title="gymsite",
+    version="1",
+    description="Drive Gymnasium environments over REST (and MCP at /mcp). Every run, episode and step is kept.",
+    parser=StrictJSONParser(),
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+    urls_namespace="api",
+)
+api.add_router("", envs_router)
+api.add_router("", runs_router)
+
+
+@api.exception_handler(GymsiteError)
+def gymsite_error(request, exc: GymsiteError):
+    return error_response(exc.message, exc.code, exc.status)
+
+
+@api.exception_handler(ValidationError)
+def validation_error(request, exc: ValidationError):
+    return error_response(describe_validation_errors(exc.errors), "invalid_argument", 422)
+
+
+@api.exception_handler(HttpError)
+def http_error(request, exc: HttpError):
+    if exc.status_code == 400:
+        return error_response("the request body is not valid JSON (strict JSON: no NaN or Infinity)", "bad_request", 400)
+    return error_response(str(exc), "error", exc.status_code)
+
+
+@api.exception_handler(Http404)
+def not_found(request, exc):
+    return error_response("not found", "not_found", 404)
+
+
+def describe_validation_errors(errors: list[dict]) -> str:
+    """Pydantic's errors as one sentence a client can act on: where, what was wrong, what is expected."""
+    parts = []
+    for err in errors[:5]:
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
+        where = ".".join(loc[1:] if len(loc) > 1 else loc) or "body"
+        if err.get("type") == "missing":
+            parts.append(f"{where!r} is required")
+        elif err.get("type") == "extra_forbidden":
+            parts.append(f"{where!r} is not a known field")
+        else:
+            parts.append(f"{where!r}: {err.get('msg', 'invalid')}")
+    return "invalid request: " + "; ".join(parts)

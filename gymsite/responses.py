@@ -1,0 +1,21 @@
+"""The two response shapes every gymsite route sends: a success body and the error body."""
+
+import json
+
+from django.http import HttpResponse
+
+
+def json_bytes(body) -> bytes:
+    # allow_nan=False: the engine already turned non-finite numbers into null; this is the guard.
+    return json.dumps(body, allow_nan=False, separators=(",", ":")).encode()
+
+
+def json_response(body, status: int = 200) -> HttpResponse:
+    return HttpResponse(json_bytes(body), status=status, content_type="application/json")
+
+
+def error_response(message: str, code: str, status: int, headers: dict | None = None) -> HttpResponse:
+    response = json_response({"success": False, "error": message, "code": code}, status=status)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response

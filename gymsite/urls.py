@@ -1,0 +1,13 @@
+from django.contrib import admin
+from django.urls import path
+
+from gymenv import views
+from gymsite.api import api
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("admin/", admin.site.urls),
+    path("", api.urls),
+]
+
+handler404 = "gymenv.views.not_found"

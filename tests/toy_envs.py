@@ -1,0 +1,79 @@
+"""Small envs that make the engine's edge cases reproducible: a slow one, one that raises, one with odd spaces."""
+
+import time
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+
+class SlowEnv(gym.Env):
+    """Each step takes `delay` seconds: the isolation test's load."""
+
+    metadata = {"render_modes": ["ansi"]}
+
+    def __init__(self, delay: float = 1.0, render_mode=None):
+        self.delay = delay
+        self.render_mode = render_mode
+        self.action_space = spaces.Discrete(2)
+        self.observation_space = spaces.Box(0, 1000, (1,), np.float32)
+        self.t = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        time.sleep(self.delay)
+        self.t += 1
+        return np.array([self.t], np.float32), 1.0, False, False, {}
+
+    def render(self):
+        return f"t={self.t}"
+
+
+class ExplodingEnv(gym.Env):
+    """Raises on the step numbered `explode_at`: an env bug the server must report, not die of."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, explode_at: int = 2):
+        self.explode_at = explode_at
+        self.action_space = spaces.Discrete(2)
+        self.observation_space = spaces.Discrete(100)
+        self.t = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return 0, {}
+
+    def step(self, action):
+        self.t += 1
+        if self.t >= self.explode_at:
+            raise RuntimeError("the physics engine diverged")
+        return self.t, 0.5, False, False, {"note": np.float32(np.nan)}
+
+
+class DictActionEnv(gym.Env):
+    """A Dict action space and a non-finite observation: the codec through the whole server."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self):
+        self.action_space = spaces.Dict({"move": spaces.Discrete(4, start=-1), "force": spaces.Box(-1, 1, (2,), np.float32)})
+        self.observation_space = spaces.Box(-np.inf, np.inf, (2,), np.float64)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.array([0.0, np.inf]), {}
+
+    def step(self, action):
+        obs = np.array([float(action["move"]), float(action["force"][0])])
+        return obs, 1.0, bool(action["move"] == 2), False, {"is_success": bool(action["move"] == 2)}
+
+
+for _id, _cls in (("SlowToy-v0", SlowEnv), ("ExplodingToy-v0", ExplodingEnv), ("DictToy-v0", DictActionEnv)):
+    if _id not in gym.registry:
+        gym.register(_id, entry_point=f"{__name__}:{_cls.__name__}", max_episode_steps=50)
