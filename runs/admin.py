@@ -1,0 +1,152 @@
+"""The ledger in the admin: history is read-only (it is a record), runs can only be deleted."""
+
+from django.contrib import admin
+from django.contrib.admin.views.main import ChangeList
+from django.db.models import Case, ExpressionWrapper, F, FloatField, When
+from django.forms.models import BaseInlineFormSet
+from django.urls import reverse
+from django.utils.html import format_html
+
+from runs.models import Episode, Run, Step
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # the change page then shows every field read-only
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class FirstRowsFormSet(BaseInlineFormSet):
+    """An inline showing only its first rows: a run can have a million episodes."""
+
+    limit = 100
+
+    def get_queryset(self):
+        if not hasattr(self, "_first_rows"):
+            self._first_rows = super().get_queryset()[: self.limit]
+        return self._first_rows
+
+
+class EpisodeInline(ReadOnlyInline):
+    model = Episode
+    formset = FirstRowsFormSet
+    verbose_name_plural = f"episodes (the first {FirstRowsFormSet.limit}; all of them under Episodes)"
+    fields = ("episode_num", "seed", "total_steps", "total_reward", "final_reward", "done", "terminated",
+              "truncated", "abandoned", "success", "started_at", "ended_at")
+    readonly_fields = fields
+    ordering = ("episode_num",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("observation_json", "observation_zlib", "reset_info")
+
+
+def _per_completed_episode(field: str) -> Case:
+    # Database-side division: one query for the whole changelist page, no per-row work.
+    return Case(
+        When(completed_episodes=0, then=None),
+        default=ExpressionWrapper(F(field) * 1.0 / F("completed_episodes"), output_field=FloatField()),
+        output_field=FloatField(),
+    )
+
+
+class RunChangeList(ChangeList):
+    # The list never shows the env's spec and kwargs (a few KB each): leave them in the database.
+    def get_queryset(self, request, exclude_parameters=None):
+        return super().get_queryset(request, exclude_parameters).defer("env_spec", "env_kwargs")
+
+
+@admin.register(Run)
+class RunAdmin(ReadOnlyAdmin):
+    list_display = ("run_id", "env_id", "instance_id", "state", "progress", "total_steps", "average_reward",
+                    "success_rate", "created_at", "ended_at")
+    list_filter = ("state", "env_id")
+    search_fields = ("run_id", "env_id", "instance_id")
+    date_hierarchy = "created_at"
+    list_per_page = 50
+    show_full_result_count = False  # COUNT(*) of a large history on every page view is wasted work
+    inlines = [EpisodeInline]
+    readonly_fields = fields = (
+        "run_id", "env_id", "instance_id", "state", "error", "num_episodes", "max_steps_per_episode",
+        "success_threshold", "completed_episodes", "successful_episodes", "total_steps", "total_reward",
+        "all_episodes", "created_at", "started_at", "ended_at", "env_kwargs", "env_spec")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(
+            avg_reward=_per_completed_episode("total_reward"),
+            rate=_per_completed_episode("successful_episodes"),
+        )
+
+    def get_changelist(self, request, **kwargs):
+        return RunChangeList
+
+    @admin.display(description="episodes")
+    def all_episodes(self, run):
+        url = reverse("admin:runs_episode_changelist") + f"?run={run.pk}"
+        return format_html('<a href="{}">all episodes, paginated</a>', url)
+
+    @admin.display(description="episodes", ordering="completed_episodes")
+    def progress(self, run):
+        return f"{run.completed_episodes}/{run.num_episodes}"
+
+    @admin.display(description="average reward", ordering="avg_reward")
+    def average_reward(self, run):
+        return None if run.avg_reward is None else round(run.avg_reward, 3)
+
+    @admin.display(description="success rate", ordering="rate")
+    def success_rate(self, run):
+        return None if run.rate is None else f"{run.rate:.0%}"
+
+
+@admin.register(Episode)
+class EpisodeAdmin(ReadOnlyAdmin):
+    list_display = ("__str__", "run", "total_steps", "total_reward", "done", "success", "abandoned", "started_at")
+    list_select_related = ("run",)
+    list_filter = ("done", "success", "abandoned")
+    search_fields = ("run__run_id",)
+    list_per_page = 100
+    show_full_result_count = False
+    readonly_fields = fields = (
+        "run", "episode_num", "seed", "all_steps", "total_steps", "total_reward", "final_reward", "done",
+        "terminated", "truncated", "abandoned", "success", "started_at", "ended_at", "observation", "reset_info")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("run").defer("run__env_spec", "run__env_kwargs")
+
+    @admin.display(description="steps")
+    def all_steps(self, episode):
+        url = reverse("admin:runs_step_changelist") + f"?episode={episode.pk}"
+        return format_html('<a href="{}">all {} steps, paginated</a>', url, episode.total_steps)
+
+
+@admin.register(Step)
+class StepAdmin(ReadOnlyAdmin):
+    list_display = ("step_num", "episode", "reward", "terminated", "truncated", "action", "created_at")
+    list_select_related = ("episode",)
+    list_filter = ("terminated", "truncated")
+    search_fields = ("episode__run__run_id",)
+    list_per_page = 100
+    show_full_result_count = False
+    readonly_fields = fields = (
+        "episode", "step_num", "action", "reward", "terminated", "truncated", "info", "observation", "created_at")
+
+    def get_queryset(self, request):
+        # The changelist never shows observations: leave the (possibly large) blobs in the database.
+        return super().get_queryset(request).defer("observation_json", "observation_zlib")
+
+    def get_object(self, request, object_id, from_field=None):
+        # The change page does show it: fetch this one row whole.
+        return Step.objects.select_related("episode").filter(pk=object_id).first()

@@ -1,0 +1,167 @@
+"""REST operations for runs: the live instances' run managers and the ledger's history.
+
+Sync operations: they touch the ORM, and Django runs sync views in a worker thread.
+"""
+
+import inspect
+from typing import Callable, Literal
+
+from asgiref.sync import sync_to_async
+from django.db import close_old_connections
+from django.http import StreamingHttpResponse
+from ninja import Query, Router, Schema
+from pydantic import Field
+
+from gymenv.engine import get_engine
+from gymenv.errors import NotFound
+from gymenv.schemas import ErrorOut
+from gymsite.responses import json_response
+from runs import selectors
+from runs.manager import RunManager, live_manager
+from runs.schemas import RunListOut, RunResetOut, RunStatisticsOut, RunStatusOut, StepListOut
+
+router = Router(tags=["runs"])
+
+ERRORS = {404: ErrorOut, 409: ErrorOut, 422: ErrorOut, 500: ErrorOut}
+
+
+def run_manager(instance_id: str) -> RunManager:
+    run = get_engine().get(instance_id).run
+    if run is None:
+        raise NotFound("the run manager is off on this server (--no-run-manager): no runs are tracked",
+                       code="run_manager_disabled")
+    return run
+
+
+def for_default_and_each_instance(method: str, path: str, *, response, summary: str):
+    """Registers `view(request, instance_id)` at `path` (the default instance) and at `/envs/{instance_id}{path}`."""
+
+    def decorator(view: Callable) -> Callable:
+        def default_view(request):
+            return view(request, "default")
+
+        default_view.__signature__ = inspect.Signature(
+            [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD)])
+        default_view.__name__, default_view.__doc__ = view.__name__, view.__doc__
+        responses = {200: response, **ERRORS}
+        router.add_api_operation(path, [method], default_view, response=responses, summary=summary,
+                                 operation_id=view.__name__)
+        router.add_api_operation(f"/envs/{{instance_id}}{path}", [method], view, response=responses,
+                                 summary=f"{summary} (one instance)", operation_id=f"{view.__name__}_instance")
+        return view
+
+    return decorator
+
+
+@for_default_and_each_instance("GET", "/run/status", response=RunStatusOut, summary="Progress of the current run")
+def run_status(request, instance_id: str):
+    """State, current episode and step, and episodes ended out of the run's total."""
+    return json_response(run_manager(instance_id).status())
+
+
+@for_default_and_each_instance("GET", "/run/statistics", response=RunStatisticsOut,
+                               summary="Statistics of the current run")
+def run_statistics(request, instance_id: str):
+    """Totals, averages, success rate and one summary per episode (the open one included)."""
+    return json_response(run_manager(instance_id).statistics())
+
+
+@for_default_and_each_instance("POST", "/run/reset", response=RunResetOut, summary="Start a new run")
+def run_reset(request, instance_id: str):
+    """Ends the current run (an unfinished one in `error`, "reset by client") and starts a new one."""
+    return json_response(run_manager(instance_id).reset())
+
+
+@for_default_and_each_instance("POST", "/run/start", response=RunStatusOut, summary="Start or resume the run")
+def run_start(request, instance_id: str):
+    """Running: nothing to do. Paused: resumes. Completed or error: starts a new run."""
+    return json_response(run_manager(instance_id).start())
+
+
+@for_default_and_each_instance("POST", "/run/pause", response=RunStatusOut, summary="Pause the run")
+def run_pause(request, instance_id: str):
+    """Until resume, reset and step answer 409 run_paused."""
+    return json_response(run_manager(instance_id).pause())
+
+
+@for_default_and_each_instance("POST", "/run/resume", response=RunStatusOut, summary="Resume a paused run")
+def run_resume(request, instance_id: str):
+    return json_response(run_manager(instance_id).resume())
+
+
+class RunFilters(Schema):
+    env_id: str | None = Field(None, max_length=200)
+    state: Literal["idle", "running", "paused", "completed", "error"] | None = None
+    instance_id: str | None = Field(None, max_length=100)
+    page: int = Field(1, ge=1, le=1_000_000)
+    page_size: int = Field(50, ge=1, le=500)
+
+
+class StepPage(Schema):
+    page: int = Field(1, ge=1, le=100_000_000)
+    page_size: int = Field(100, ge=1, le=1000)
+
+
+@router.get("/runs", response={200: RunListOut, 422: ErrorOut}, summary="Run history, newest first")
+def run_list(request, filters: Query[RunFilters]):
+    """Every recorded run (live or finished), filtered by env_id, state or instance_id, page by page."""
+    return json_response(selectors.run_list(**filters.dict()))
+
+
+@router.get("/runs/{run_id}", response={200: RunStatisticsOut, **ERRORS}, summary="One run's statistics")
+def run_detail(request, run_id: str):
+    """The /run/statistics of any recorded run, live or finished."""
+    manager = live_manager(run_id)
+    live = manager.live_episode(run_id) if manager is not None else None
+    return json_response(selectors.run_statistics(run_id=run_id, live=live))
+
+
+@router.get("/runs/{run_id}/episodes/{episode_num}/steps", response={200: StepListOut, **ERRORS},
+            summary="An episode's steps, page by page")
+def step_list(request, run_id: str, episode_num: int, params: Query[StepPage]):
+    """Each step's action, reward, flags, observation (after the step) and info, in order."""
+    return json_response(selectors.step_list(run_id=run_id, episode_num=episode_num, **params.dict()))
+
+
+@router.get("/runs/{run_id}/export.jsonl", response={404: ErrorOut}, summary="Export a run as JSON Lines")
+def run_export(request, run_id: str):
+    """One JSON object a line: the run, then each episode followed by its steps (`type` says which)."""
+    run = selectors.run_get(run_id=run_id)  # a 404 before the stream starts, not a cut-off stream
+    response = JSONLinesResponse(selectors.run_export_lines(run=run))
+    response["Content-Disposition"] = f'attachment; filename="run-{run.pk}.jsonl"'
+    return response
+
+
+class JSONLinesResponse(StreamingHttpResponse):
+    """Streams a sync generator under ASGI too: Django would read a sync iterator into a list first.
+
+    Lines are pulled in batches on the sync thread (thread_sensitive), where the generator's
+    database cursor lives; between batches that thread is free for other work. The connection the
+    generator opened there is closed at the end: request_finished fires on the event loop's
+    thread and would not reach it.
+    """
+
+    batch = 200
+
+    def __init__(self, lines, **kwargs):
+        super().__init__(lines, content_type="application/x-ndjson", **kwargs)
+
+    async def __aiter__(self):
+        lines = iter(self.streaming_content)
+        take = sync_to_async(_take, thread_sensitive=True)
+        try:
+            while chunk := await take(lines, self.batch):
+                yield chunk
+        finally:
+            await sync_to_async(_finish, thread_sensitive=True)(self._iterator)
+
+
+def _finish(lines) -> None:
+    close = getattr(lines, "close", None)
+    if close is not None:
+        close()  # a generator cut short (client gone): ends its cursors here, on their thread
+    close_old_connections()
+
+
+def _take(lines, n: int) -> bytes:
+    return b"".join(line for _, line in zip(range(n), lines))

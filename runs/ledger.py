@@ -1,0 +1,146 @@
+"""The ledger writer: one thread commits every run-manager write, many callers' writes per transaction.
+
+Why one writer thread rather than a transaction on each instance's owner thread:
+- SQLite has one write lock; owner threads racing for it sleep in SQLite's busy handler
+  (1, 2, 5, 10... ms back-off) and step latency turns jumpy under load. One writer never waits.
+- Group commit: writes queued while a transaction commits go into the next one, so PostgreSQL's
+  per-commit WAL flush is shared by all instances stepping at that moment.
+- One DB connection for the whole ledger, however many instances are live (PostgreSQL's
+  max_connections defaults to 100; --max-instances to 64).
+A caller gets its answer only after the transaction holding its write has committed, which is
+what "an answered step is never lost" needs. The queue is bounded: a stalled database makes
+callers wait (backpressure) instead of growing memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any, Callable, TypeVar
+
+from django.db import connection, transaction
+
+from gymenv.errors import GymsiteError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+_STOP = object()
+
+
+class LedgerError(GymsiteError):
+    """The ledger could not commit a write: the answer is withheld rather than given unrecorded."""
+
+    status, code = 500, "ledger_error"
+
+
+class LedgerWriter:
+    def __init__(self, *, max_queue: int = 1024, max_batch: int = 256, timeout: float = 60.0,
+                 idle_close: float = 1.0):
+        self.max_batch = max_batch
+        self.timeout = timeout
+        # An idle writer gives its connection back (a test database can then be dropped; an idle
+        # server holds none); reconnecting after a pause costs about a millisecond.
+        self.idle_close = idle_close
+        self._queue: queue.Queue = queue.Queue(maxsize=max_queue)
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """Run `fn` (ORM writes) in a transaction on the writer thread; return its result once committed."""
+        if threading.current_thread() is self._thread:
+            with transaction.atomic():  # a write made from inside a write: no queue, no deadlock
+                return fn()
+        future: Future = Future()
+        self._ensure_started()
+        try:
+            self._queue.put((fn, future), timeout=self.timeout)
+            return future.result(timeout=self.timeout)
+        except (queue.Full, FutureTimeout):
+            raise LedgerError(f"the database did not commit a ledger write within {self.timeout:.0f} s") from None
+
+    def stop(self) -> None:
+        """Commit what is queued, close the writer's DB connection and end the thread (it restarts on demand)."""
+        with self._start_lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(_STOP)
+            thread.join(timeout=self.timeout)
+
+    def _ensure_started(self) -> None:
+        if self._thread is not None:
+            return
+        with self._start_lock:
+            if self._thread is None:
+                # Daemon: a server killed mid-write loses only writes nobody has been answered for.
+                self._thread = threading.Thread(target=self._loop, name="ledger-writer", daemon=True)
+                self._thread.start()
+
+    def _loop(self) -> None:
+        try:
+            while True:
+                try:
+                    item = self._queue.get(timeout=self.idle_close)
+                except queue.Empty:
+                    connection.close()
+                    item = self._queue.get()
+                if item is _STOP:
+                    return
+                batch = [item]
+                stop = False
+                while len(batch) < self.max_batch:
+                    try:
+                        more = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if more is _STOP:
+                        stop = True
+                        break
+                    batch.append(more)
+                self._commit(batch)
+                if stop:
+                    return
+        finally:
+            connection.close()
+
+    def _commit(self, batch: list[tuple[Callable[[], Any], Future]]) -> None:
+        try:
+            with transaction.atomic():
+                results = [fn() for fn, _ in batch]
+        except Exception as exc:  # noqa: BLE001 - reported to the caller whose write failed
+            self._recover_connection()
+            if len(batch) == 1:
+                batch[0][1].set_exception(exc)
+                return
+            # One bad write rolled back the whole group: commit the writes one by one so that
+            # only the caller whose write fails hears about it.
+            for item in batch:
+                self._commit([item])
+            return
+        for (_, future), result in zip(batch, results):
+            future.set_result(result)
+
+    @staticmethod
+    def _recover_connection() -> None:
+        # A dropped connection (database restarted) would fail every later write: reconnect lazily.
+        try:
+            if connection.connection is not None and not connection.is_usable():
+                connection.close()
+        except Exception:  # noqa: BLE001
+            log.exception("closing the ledger's broken database connection failed")
+
+
+_writer = LedgerWriter()
+
+
+def ledger_call(fn: Callable[[], T]) -> T:
+    """Commit `fn`'s writes through the process's ledger writer; returns after the commit."""
+    return _writer.call(fn)
+
+
+def ledger_stop() -> None:
+    """Flush and stop the ledger writer (server shutdown, end of a test session: frees its DB connection)."""
+    _writer.stop()

@@ -1,0 +1,405 @@
+"""The run manager: one per env instance, it turns resets and steps into the ledger's runs and episodes.
+
+Threads: the instance's owner thread calls before_*/on_*/close; request threads call status,
+statistics, reset, start, pause and resume. One lock orders them; it is held across the ledger
+write of a transition (so memory and database never disagree about which run or episode a
+write belongs to), never across anything else slow. statistics() reads the database outside it.
+
+Memory is a few counters per run, whatever its length: the open episode's totals live here and
+reach the database when it ends (per step: one INSERT, see services.step_record).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import uuid
+import weakref
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable
+
+from django.utils import timezone
+
+from gymenv.errors import Conflict, ResetRequired, RunCompleted, RunPaused
+from runs import selectors, services
+from runs.ledger import LedgerError, ledger_call
+from runs.models import RunState
+
+ERROR_MESSAGE_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    num_episodes: int = 10
+    max_steps_per_episode: int = 1000
+    success_threshold: float | None = None  # overrides the spec's reward_threshold
+
+
+@dataclass
+class _OpenEpisode:
+    pk: int
+    num: int
+    started_at: datetime
+    steps: int = 0
+    reward: float = 0.0
+    final_reward: float | None = None
+
+
+def episode_success(*, info: dict, total_reward: float, threshold: float | None,
+                    terminated: bool, truncated: bool, final_reward: float | None) -> bool:
+    """SPEC 7: the env's own verdict, else the reward threshold, else a positive terminal reward."""
+    if info.get("is_success") is not None:
+        return bool(info["is_success"])
+    if threshold is not None:
+        return total_reward >= threshold
+    return terminated and not truncated and final_reward is not None and final_reward > 0
+
+
+# Live runs of this process, by run id: /runs/{id} overlays the open episode, and
+# runs_interrupt_stale must not close them. Weak: a manager dropped without close() leaves.
+_live: weakref.WeakValueDictionary[str, RunManager] = weakref.WeakValueDictionary()
+_live_lock = threading.Lock()
+
+
+def live_manager(run_id: str) -> RunManager | None:
+    with _live_lock:
+        return _live.get(str(run_id))
+
+
+def live_run_ids() -> list[str]:
+    with _live_lock:
+        return list(_live.keys())
+
+
+class RunManager:
+    def __init__(self, *, instance_id: str, env_id: str, env_kwargs: dict, env_spec: dict | None,
+                 reward_threshold: float | None, config: RunConfig):
+        self.instance_id = instance_id
+        self.env_id = env_id
+        self.env_kwargs = env_kwargs
+        self.env_spec = env_spec
+        self.config = config
+        self.threshold = config.success_threshold if config.success_threshold is not None else reward_threshold
+        self._lock = threading.Lock()
+        self._run_uuid: uuid.UUID | None = None
+        with self._lock:
+            self._write(self._new_run_writes())
+
+    # -- the owner thread ---------------------------------------------------------------------
+
+    def before_reset(self) -> None:
+        """Refuse a reset the run cannot take, before the env is touched."""
+        with self._lock:
+            self._refuse_when_over()
+            if self._state == RunState.PAUSED:
+                raise RunPaused(self._paused_message())
+            self._refuse_when_last_episode_abandoned()
+
+    def on_reset(self, *, seed: int | None, observation: Any, info: dict) -> dict:
+        now = timezone.now()
+        with self._lock:
+            # A pause that arrived while the env was resetting lets this reset finish; an end does not.
+            self._refuse_when_over()
+            self._refuse_when_last_episode_abandoned()
+            writes = []
+            if self._episode is not None:
+                writes.append(self._episode_end_writes(abandoned=True, now=now))
+            num, run_id = self._last_episode_num + 1, self._run_uuid
+
+            def opened(pk: int) -> None:
+                self._episode = _OpenEpisode(pk=pk, num=num, started_at=now)
+                self._last_episode_num, self._current_step = num, 0
+
+            writes.append(_Write(lambda: services.episode_open(
+                run_id=run_id, episode_num=num, seed=seed, observation=observation, info=info,
+                started_at=now, first=num == 1), opened))
+            self._write(*writes)
+            return {"run_id": self.run_id, "episode_num": num, "total_episodes": self.config.num_episodes,
+                    "max_steps": self.config.max_steps_per_episode}
+
+    def before_step(self) -> None:
+        with self._lock:
+            self._refuse_when_over()
+            if self._state == RunState.PAUSED:
+                raise RunPaused(self._paused_message())
+            if self._episode is None:
+                raise ResetRequired(f"run {self.run_id} has no episode in progress (it was reset or restarted); "
+                                    "call reset to start its next episode")
+
+    def on_step(self, *, action: Any, observation: Any, reward: float | None, terminated: bool, truncated: bool,
+                info: dict) -> tuple[bool, dict]:
+        """Record a step; returns (truncated, run_progress): the step limit truncates the episode."""
+        now = timezone.now()
+        with self._lock:
+            ep = self._episode
+            if ep is None:  # the run was reset by a request while the env stepped
+                raise ResetRequired(f"run {self.run_id} was reset while this step ran; call reset "
+                                    "to start the new run's first episode")
+            step_num = ep.steps + 1
+            reward = reward if reward is not None and math.isfinite(reward) else None
+            total_reward = ep.reward + (reward or 0.0)
+            terminated = bool(terminated)
+            truncated = bool(truncated) or step_num >= self.config.max_steps_per_episode
+
+            def recorded(_) -> None:
+                ep.steps, ep.reward, ep.final_reward = step_num, total_reward, reward
+                self._current_step = step_num
+
+            # Built here, on the owner thread: the writer thread's share is the INSERT alone.
+            step = services.step_build(episode_id=ep.pk, step_num=step_num, action=action, observation=observation,
+                                       reward=reward, terminated=terminated, truncated=truncated, info=info,
+                                       created_at=now)
+            writes = [_Write(lambda: services.step_record(step=step), recorded)]
+            if terminated or truncated:
+                writes.append(self._episode_end_writes(
+                    abandoned=False, now=now, info=info, terminated=terminated, truncated=truncated,
+                    steps=step_num, reward=total_reward, final_reward=reward))
+            try:
+                self._write(*writes)
+            except LedgerError as exc:
+                # The env has moved on without this step on record: the run's trajectory would
+                # have a hole, so the run stops here (POST /run/reset starts a clean one).
+                self._fail(f"step {step_num} could not be recorded: {exc.message}"[:ERROR_MESSAGE_CHARS])
+                raise
+            return truncated, {
+                "run_id": self.run_id, "episode_num": ep.num, "step_num": step_num,
+                "completed_episodes": self._completed, "total_episodes": self.config.num_episodes,
+                "run_state": self._state.value,
+            }
+
+    def on_error(self, message: str) -> None:
+        """The env raised: the run stops in `error` with the message, its open episode kept."""
+        with self._lock:
+            if self._state in (RunState.RUNNING, RunState.PAUSED, RunState.IDLE):
+                self._fail(message[:ERROR_MESSAGE_CHARS])
+
+    def close(self, reason: str) -> None:
+        """The instance goes away: an unfinished run ends in `error` with `reason`; a completed one is untouched."""
+        with self._lock:
+            if self._state in (RunState.RUNNING, RunState.PAUSED, RunState.IDLE):
+                self._fail(reason)
+            self._unregister()
+
+    # -- request threads ------------------------------------------------------------------------
+
+    def status(self) -> dict:
+        with self._lock:
+            return self._status()
+
+    def statistics(self) -> dict:
+        with self._lock:
+            run_id, live = self._run_uuid, self._live_episode()
+        return selectors.run_statistics(run_id=run_id, live=live)
+
+    def live_episode(self, run_id: str) -> selectors.LiveEpisode | None:
+        """The open episode's in-memory totals, if `run_id` is still this manager's current run."""
+        with self._lock:
+            return self._live_episode() if self.run_id == str(run_id) else None
+
+    def reset(self) -> dict:
+        """Start a new run; an unfinished one ends in `error` ("reset by client"), a finished one is kept as is."""
+        with self._lock:
+            self._write(self._end_writes_for_replacement(), self._new_run_writes())
+            return {"success": True, "message": "Run reset successfully", "run_id": self.run_id}
+
+    def start(self) -> dict:
+        """running: nothing to do; paused: resume; completed or error: a new run."""
+        with self._lock:
+            if self._state in (RunState.COMPLETED, RunState.ERROR):
+                self._write(self._new_run_writes())
+            elif self._state in (RunState.PAUSED, RunState.IDLE):
+                self._set_state(RunState.RUNNING)
+            return self._status()
+
+    def pause(self) -> dict:
+        with self._lock:
+            self._refuse_when_over()
+            if self._state == RunState.RUNNING:
+                self._set_state(RunState.PAUSED)
+            return self._status()
+
+    def resume(self) -> dict:
+        with self._lock:
+            self._refuse_when_over()
+            if self._state in (RunState.PAUSED, RunState.IDLE):
+                self._set_state(RunState.RUNNING)
+            return self._status()
+
+    @property
+    def run_id(self) -> str:
+        return str(self._run_uuid)
+
+    @property
+    def state(self) -> str:
+        return self._state.value
+
+    # -- internals (called with the lock held) ----------------------------------------------------
+
+    def _write(self, *writes: _Write) -> Any:
+        """Commit `writes` in one transaction, then apply their memory updates; the last one's result."""
+        def write_all() -> list:
+            return [w.write() for w in writes]
+
+        try:
+            results = ledger_call(write_all)
+        except LedgerError:
+            raise
+        except Exception as exc:
+            raise LedgerError(f"the ledger could not record this: {type(exc).__name__}: {exc}") from exc
+        for w, result in zip(writes, results):
+            if w.after is not None:
+                w.after(result)
+        return results[-1]
+
+    def _new_run_writes(self) -> _Write:
+        """Open a new run; memory follows once it is committed."""
+        def write():
+            return services.run_create(
+                instance_id=self.instance_id, env_id=self.env_id, env_kwargs=self.env_kwargs,
+                env_spec=self.env_spec, num_episodes=self.config.num_episodes,
+                max_steps_per_episode=self.config.max_steps_per_episode, success_threshold=self.threshold)
+
+        def after(run) -> None:
+            self._unregister()
+            self._run_uuid = run.pk
+            self._state = RunState.RUNNING
+            self._error = ""
+            self._episode = None
+            self._last_episode_num = self._current_step = 0
+            self._completed = self._successful = self._total_steps = 0
+            self._total_reward = 0.0
+            with _live_lock:
+                _live[self.run_id] = self
+
+        return _Write(write, after)
+
+    def _episode_end_writes(self, *, abandoned: bool, now: datetime, info: dict | None = None,
+                            terminated: bool = False, truncated: bool = False,
+                            steps: int | None = None, reward: float | None = None, final_reward: float | None = None,
+                            end_run: tuple[RunState, str] | None = None) -> _Write:
+        """End the open episode (done, or abandoned); the run completes when it was its last.
+
+        steps/reward/final_reward: the episode's totals after a step still being written (default: as recorded).
+        """
+        ep = self._episode
+        if steps is None:
+            steps, reward, final_reward = ep.steps, ep.reward, ep.final_reward
+        success = not abandoned and episode_success(
+            info=info or {}, total_reward=reward, threshold=self.threshold,
+            terminated=terminated, truncated=truncated, final_reward=final_reward)
+        completed, successful = self._completed + 1, self._successful + int(success)
+        total_steps, total_reward = self._total_steps + steps, self._total_reward + reward
+        state = {}
+        if end_run is not None:
+            state = {"state": end_run[0], "error": end_run[1], "ended_at": now}
+        elif completed >= self.config.num_episodes:
+            state = {"state": RunState.COMPLETED, "error": "", "ended_at": now}
+        run_id, pk = self._run_uuid, ep.pk
+
+        def write():
+            services.episode_close(
+                episode_id=pk, ended_at=now, total_steps=steps, total_reward=reward, final_reward=final_reward,
+                terminated=terminated, truncated=truncated, done=not abandoned, success=success,
+                abandoned=abandoned)
+            services.run_set_totals(run_id=run_id, completed_episodes=completed, successful_episodes=successful,
+                                    total_steps=total_steps, total_reward=total_reward, **state)
+
+        def after(_) -> None:
+            self._episode = None
+            self._current_step = steps
+            self._completed, self._successful = completed, successful
+            self._total_steps, self._total_reward = total_steps, total_reward
+            if state:
+                self._state, self._error = RunState(state["state"]), state["error"]
+
+        return _Write(write, after)
+
+    def _end_writes_for_replacement(self) -> _Write:
+        if self._state in (RunState.COMPLETED, RunState.ERROR):
+            return _Write(lambda: None, lambda _: None)
+        return self._end_run_writes(RunState.ERROR, "reset by client before it completed")
+
+    def _end_run_writes(self, state: RunState, message: str) -> _Write:
+        now = timezone.now()
+        if self._episode is not None:
+            return self._episode_end_writes(abandoned=True, now=now, end_run=(state, message))
+        run_id = self._run_uuid
+
+        def after(_) -> None:
+            self._state, self._error = state, message
+
+        return _Write(lambda: services.run_set_state(run_id=run_id, state=state, error=message, ended_at=now),
+                      after)
+
+    def _fail(self, message: str) -> None:
+        try:
+            self._write(self._end_run_writes(RunState.ERROR, message))
+        except LedgerError:
+            # The database is gone too: stop the run in memory; the next start marks it interrupted.
+            self._state, self._error = RunState.ERROR, message
+
+    def _set_state(self, state: RunState) -> None:
+        run_id = self._run_uuid
+
+        def after(_) -> None:
+            self._state = state
+
+        self._write(_Write(lambda: services.run_set_state(run_id=run_id, state=state), after))
+
+    def _unregister(self) -> None:
+        if self._run_uuid is not None:
+            with _live_lock:
+                if _live.get(self.run_id) is self:
+                    del _live[self.run_id]
+
+    def _refuse_when_over(self) -> None:
+        if self._state == RunState.COMPLETED:
+            raise RunCompleted(self._completed_message())
+        if self._state == RunState.ERROR:
+            raise Conflict(f"run {self.run_id} stopped with an error ({self._error}); "
+                           "POST /run/reset starts a new run", code="run_error")
+
+    def _refuse_when_last_episode_abandoned(self) -> None:
+        if self._episode is not None and self._completed + 1 >= self.config.num_episodes:
+            # A reset abandons the open episode; when it is the run's last, that completes the run
+            # and there is no episode left to start (SPEC 7). The env is left as it is.
+            self._write(self._episode_end_writes(abandoned=True, now=timezone.now()))
+            raise RunCompleted(self._completed_message())
+
+    def _completed_message(self) -> str:
+        n = self.config.num_episodes
+        return f"run {self.run_id} is completed ({n}/{n} episodes); POST /run/reset starts a new run"
+
+    def _paused_message(self) -> str:
+        return f"run {self.run_id} is paused; POST /run/resume to continue"
+
+    def _status(self) -> dict:
+        total = self.config.num_episodes
+        return {
+            "success": True,
+            "run_id": self.run_id,
+            "state": self._state.value,
+            "current_episode": self._last_episode_num,
+            "current_step": self._episode.steps if self._episode is not None else self._current_step,
+            "completed_episodes": self._completed,
+            "total_episodes": total,
+            "progress": {"episodes": f"{self._completed}/{total}",
+                         "percentage": round(100.0 * self._completed / total, 2) if total else 0.0},
+        }
+
+    def _live_episode(self) -> selectors.LiveEpisode | None:
+        ep = self._episode
+        if ep is None:
+            return None
+        return selectors.LiveEpisode(episode_num=ep.num, total_steps=ep.steps, total_reward=ep.reward,
+                                     final_reward=ep.final_reward)
+
+
+class _Write:
+    """A ledger write (run on the writer thread) and the memory update that follows its commit."""
+
+    __slots__ = ("write", "after")
+
+    def __init__(self, write: Callable[[], Any], after: Callable[[Any], None] | None = None):
+        self.write, self.after = write, after

@@ -1,0 +1,133 @@
+"""Ledger writes. The run manager runs them on the ledger writer; each is a few statements at most."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Count, Max, Q, Sum
+from django.utils import timezone
+
+from runs.models import Episode, Run, RunState, Step
+
+
+def finite_json(value: Any) -> Any:
+    """`value` with non-finite floats as None: JSON (and PostgreSQL's jsonb) has no NaN or Infinity."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(v) for v in value]
+    return value
+
+
+def pack_observation(observation: Any) -> dict:
+    try:
+        return Episode.pack_observation(observation)
+    except ValueError:  # a NaN slipped through: keep the rest of the observation
+        return Episode.pack_observation(finite_json(observation))
+
+
+def run_create(*, instance_id: str, env_id: str, env_kwargs: dict, env_spec: dict | None,
+               num_episodes: int, max_steps_per_episode: int, success_threshold: float | None) -> Run:
+    return Run.objects.create(
+        instance_id=instance_id, env_id=env_id, env_kwargs=finite_json(env_kwargs), env_spec=finite_json(env_spec),
+        num_episodes=num_episodes, max_steps_per_episode=max_steps_per_episode,
+        success_threshold=success_threshold, state=RunState.RUNNING,
+    )
+
+
+def run_set_state(*, run_id, state: str, error: str = "", ended_at: datetime | None = None) -> None:
+    Run.objects.filter(pk=run_id).update(state=state, error=error, ended_at=ended_at)
+
+
+def run_set_totals(*, run_id, completed_episodes: int, successful_episodes: int, total_steps: int,
+                   total_reward: float, **state) -> None:
+    """The run's totals over its ended episodes (absolute values: the run manager is the only writer)."""
+    Run.objects.filter(pk=run_id).update(
+        completed_episodes=completed_episodes, successful_episodes=successful_episodes,
+        total_steps=total_steps, total_reward=total_reward, **state,
+    )
+
+
+def episode_open(*, run_id, episode_num: int, seed: int | None, observation: Any, info: dict,
+                 started_at: datetime, first: bool) -> int:
+    episode = Episode.objects.create(
+        run_id=run_id, episode_num=episode_num, seed=seed, reset_info=finite_json(info),
+        started_at=started_at, **pack_observation(observation),
+    )
+    if first:
+        Run.objects.filter(pk=run_id).update(started_at=started_at)
+    return episode.pk
+
+
+def episode_close(*, episode_id: int, ended_at: datetime, total_steps: int, total_reward: float,
+                  final_reward: float | None, terminated: bool, truncated: bool, done: bool, success: bool,
+                  abandoned: bool) -> None:
+    Episode.objects.filter(pk=episode_id).update(
+        ended_at=ended_at, total_steps=total_steps, total_reward=total_reward, final_reward=final_reward,
+        terminated=terminated, truncated=truncated, done=done, success=success, abandoned=abandoned,
+    )
+
+
+def step_build(*, episode_id: int, step_num: int, action: Any, observation: Any, reward: float | None,
+               terminated: bool, truncated: bool, info: dict, created_at: datetime) -> Step:
+    """An unsaved Step. The JSON and compression work happens here, on the caller's thread,
+    so the ledger writer's share of a step is the INSERT alone."""
+    return Step(
+        episode_id=episode_id, step_num=step_num, action=finite_json(action), reward=reward,
+        terminated=terminated, truncated=truncated, info=finite_json(info) if info else {},
+        created_at=created_at, **pack_observation(observation),
+    )
+
+
+def step_record(*, step: Step) -> None:
+    # One INSERT: the episode's and run's totals are written when the episode ends.
+    Step.objects.bulk_create([step])
+
+
+def runs_interrupt_stale(*, keep: list | None = None, reason: str = "interrupted") -> int:
+    """Close runs a dead process left running or paused as `error`, their open episode kept and summed.
+
+    `keep`: run ids not to touch (default: this process's live runs). Returns how many were closed.
+    """
+    if keep is None:
+        from runs.manager import live_run_ids
+
+        keep = live_run_ids()
+    now = timezone.now()
+    stale = Run.objects.filter(state__in=[RunState.RUNNING, RunState.PAUSED]).exclude(pk__in=keep)
+    closed = 0
+    for run in list(stale.only("pk")):  # a list: the loop updates the rows the query selects
+        with transaction.atomic():
+            _episodes_close_from_steps(run=run)
+            totals = run.episodes.aggregate(
+                completed=Count("pk"), successful=Count("pk", filter=Q(success=True)),
+                steps=Sum("total_steps"), reward=Sum("total_reward"),
+            )
+            run_set_totals(
+                run_id=run.pk, completed_episodes=totals["completed"], successful_episodes=totals["successful"],
+                total_steps=totals["steps"] or 0, total_reward=totals["reward"] or 0.0,
+                state=RunState.ERROR, error=reason, ended_at=now,
+            )
+        closed += 1
+    return closed
+
+
+def _episodes_close_from_steps(*, run: Run) -> None:
+    # The episode rows of a dead process's open episode were never updated: sum their steps.
+    for episode in run.episodes.filter(ended_at__isnull=True).only("pk", "started_at"):
+        agg = episode.steps.aggregate(n=Count("pk"), reward=Sum("reward"), last=Max("step_num"))
+        last = None
+        if agg["last"]:
+            last = episode.steps.only("created_at", "reward", "terminated", "truncated").get(step_num=agg["last"])
+        episode_close(
+            episode_id=episode.pk, ended_at=last.created_at if last else episode.started_at,
+            total_steps=agg["n"], total_reward=agg["reward"] or 0.0,
+            final_reward=last.reward if last else None,
+            terminated=last.terminated if last else False, truncated=last.truncated if last else False,
+            done=False, success=False, abandoned=True,
+        )
