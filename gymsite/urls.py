@@ -6,6 +6,7 @@ from gymsite.api import api
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("dashboard/frame/<str:instance_id>.png", views.frame, name="frame"),
     path("admin/", admin.site.urls),
     path("", api.urls),
 ]
