@@ -2,6 +2,7 @@
 
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -122,7 +123,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
-    DATABASES["default"]["TEST"] = {"NAME": os.environ.get("GYMSITE_TEST_SQLITE") or None}
+    # Tests use a file too, not an in-memory shared-cache database: the ledger writes from env
+    # owner threads, and shared-cache databases lock whole tables across connections (no WAL).
+    DATABASES["default"]["TEST"] = {"NAME": os.environ.get("GYMSITE_TEST_SQLITE")
+                                    or str(Path(tempfile.gettempdir()) / f"gymsite-test-{os.getpid()}.sqlite3")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -1,15 +1,16 @@
-"""The ledger writer: one thread commits every run-manager write, many callers' writes per transaction.
+"""The ledger writer: every run-manager write goes through it, one writer at a time.
 
-Why one writer thread rather than a transaction on each instance's owner thread:
-- SQLite has one write lock; owner threads racing for it sleep in SQLite's busy handler
-  (1, 2, 5, 10... ms back-off) and step latency turns jumpy under load. One writer never waits.
-- Group commit: writes queued while a transaction commits go into the next one, so PostgreSQL's
-  per-commit WAL flush is shared by all instances stepping at that moment.
-- One DB connection for the whole ledger, however many instances are live (PostgreSQL's
-  max_connections defaults to 100; --max-instances to 64).
-A caller gets its answer only after the transaction holding its write has committed, which is
-what "an answered step is never lost" needs. The queue is bounded: a stalled database makes
-callers wait (backpressure) instead of growing memory.
+How a write is committed depends on what a commit costs:
+- PostgreSQL: one writer thread, group commit. Writes queued while a transaction commits go into
+  the next one, so the per-commit WAL flush is shared by all instances stepping at that moment,
+  over one DB connection however many instances are live (max_connections defaults to 100).
+- SQLite: a commit is a WAL append (synchronous=NORMAL: no fsync), cheaper than handing the write
+  to another thread and back (two cross-core wake-ups, most of the ledger's cost per step). So the
+  caller commits on its own thread, under one process-wide lock: SQLite has a single write lock,
+  and callers racing for it would sleep in its busy handler's 1, 2, 5, 10... ms steps.
+Either way a caller gets its answer only after the transaction holding its write has committed,
+which is what "an answered step is never lost" needs. The writer thread's queue is bounded: a
+stalled database makes callers wait (backpressure) instead of growing memory.
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ class LedgerError(GymsiteError):
 
 class LedgerWriter:
     def __init__(self, *, max_queue: int = 1024, max_batch: int = 256, timeout: float = 60.0,
-                 idle_close: float = 1.0):
+                 idle_close: float = 1.0, inline: bool | None = None):
+        # None: commit inline on SQLite, through the writer thread elsewhere (see the module docstring).
+        self.inline = inline
         self.max_batch = max_batch
         self.timeout = timeout
         # An idle writer gives its connection back (a test database can then be dropped; an idle
@@ -48,9 +51,25 @@ class LedgerWriter:
         self._queue: queue.Queue = queue.Queue(maxsize=max_queue)
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        # Re-entrant: a write made from inside a write (on SQLite) must not deadlock.
+        self._inline_lock = threading.RLock()
 
-    def call(self, fn: Callable[[], T]) -> T:
-        """Run `fn` (ORM writes) in a transaction on the writer thread; return its result once committed."""
+    def call(self, fn: Callable[[], T], *, single_statement: bool = False) -> T:
+        """Run `fn` (ORM writes) in one transaction; return its result once committed.
+
+        `single_statement`: `fn` makes one write, which autocommit commits by itself (on the
+        step path, an explicit transaction around it cost more than the INSERT).
+        """
+        if self.inline if self.inline is not None else connection.vendor == "sqlite":
+            with self._inline_lock:
+                try:
+                    if single_statement:
+                        return fn()
+                    with transaction.atomic():
+                        return fn()
+                except Exception:
+                    self._recover_connection()
+                    raise
         if threading.current_thread() is self._thread:
             with transaction.atomic():  # a write made from inside a write: no queue, no deadlock
                 return fn()
@@ -136,9 +155,9 @@ class LedgerWriter:
 _writer = LedgerWriter()
 
 
-def ledger_call(fn: Callable[[], T]) -> T:
+def ledger_call(fn: Callable[[], T], *, single_statement: bool = False) -> T:
     """Commit `fn`'s writes through the process's ledger writer; returns after the commit."""
-    return _writer.call(fn)
+    return _writer.call(fn, single_statement=single_statement)
 
 
 def ledger_stop() -> None:

@@ -156,7 +156,8 @@ class RunManager:
                     abandoned=False, now=now, info=info, terminated=terminated, truncated=truncated,
                     steps=step_num, reward=total_reward, final_reward=reward))
             try:
-                self._write(*writes)
+                # A step alone is one INSERT (services.step_record); an episode's end adds more.
+                self._write(*writes, single_statement=len(writes) == 1)
             except LedgerError as exc:
                 # The env has moved on without this step on record: the run's trajectory would
                 # have a hole, so the run stops here (POST /run/reset starts a clean one).
@@ -236,13 +237,13 @@ class RunManager:
 
     # -- internals (called with the lock held) ----------------------------------------------------
 
-    def _write(self, *writes: _Write) -> Any:
+    def _write(self, *writes: _Write, single_statement: bool = False) -> Any:
         """Commit `writes` in one transaction, then apply their memory updates; the last one's result."""
         def write_all() -> list:
             return [w.write() for w in writes]
 
         try:
-            results = ledger_call(write_all)
+            results = ledger_call(write_all, single_statement=single_statement)
         except LedgerError:
             raise
         except Exception as exc:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
@@ -85,8 +86,24 @@ def step_build(*, episode_id: int, step_num: int, action: Any, observation: Any,
 
 
 def step_record(*, step: Step) -> None:
-    # One INSERT: the episode's and run's totals are written when the episode ends.
-    Step.objects.bulk_create([step])
+    """One INSERT (the episode's and run's totals are written when the episode ends).
+
+    The statement is compiled once and the values converted by the fields themselves: on the
+    step path the ORM's per-call query building cost twice what running the INSERT does.
+    """
+    db = connections[DEFAULT_DB_ALIAS]  # once: every read through the `connection` proxy is a thread-local lookup
+    with db.cursor() as cursor:
+        cursor.execute(_step_insert_sql(db.vendor), [f.get_db_prep_save(getattr(step, f.attname), db) for f in _STEP_FIELDS])
+
+
+_STEP_FIELDS = [f for f in Step._meta.concrete_fields if not f.primary_key]
+
+
+@functools.cache
+def _step_insert_sql(vendor: str) -> str:
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in _STEP_FIELDS)
+    return f"INSERT INTO {quote(Step._meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(_STEP_FIELDS))})"
 
 
 def runs_interrupt_stale(*, keep: list | None = None, reason: str = "interrupted") -> int:

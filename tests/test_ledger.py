@@ -1,6 +1,7 @@
 """The ledger's storage and its writer: compression, group commit, isolation of a failing write."""
 
 import threading
+import time
 import uuid
 
 import pytest
@@ -67,7 +68,7 @@ def test_the_writer_answers_only_after_the_commit():
 
 @pytest.mark.django_db(transaction=True)
 def test_writes_queued_together_commit_together_and_a_failing_one_fails_alone():
-    writer = LedgerWriter()
+    writer = LedgerWriter(inline=False)  # the queued path, whatever the database
     gate, results, batches = threading.Event(), {}, []
     try:
         run = writer.call(lambda: services.run_create(
@@ -93,14 +94,12 @@ def test_writes_queued_together_commit_together_and_a_failing_one_fails_alone():
 
         threads = [threading.Thread(target=submit, args=("blocker", blocker))]
         threads[0].start()
-        while writer._queue.qsize():  # the blocker is taken by the writer
-            pass
+        wait_until(lambda: writer._queue.qsize() == 0)  # the blocker is taken by the writer
         # 1, 2 and a duplicate 2 (unique constraint) queue up behind it
         for name, num in (("one", 1), ("two", 2), ("dup", 2)):
             threads.append(threading.Thread(target=submit, args=(name, episode(num))))
             threads[-1].start()
-        while writer._queue.qsize() < 3:
-            pass
+        wait_until(lambda: writer._queue.qsize() == 3)
         gate.set()
         for t in threads:
             t.join(10)
@@ -113,12 +112,20 @@ def test_writes_queued_together_commit_together_and_a_failing_one_fails_alone():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_write_made_from_inside_a_write_runs_inline_instead_of_deadlocking():
-    writer = LedgerWriter()
+@pytest.mark.parametrize("inline", [True, False])
+def test_a_write_made_from_inside_a_write_runs_inline_instead_of_deadlocking(inline):
+    writer = LedgerWriter(inline=inline)
     try:
         assert writer.call(lambda: writer.call(lambda: 42)) == 42
     finally:
         writer.stop()
+
+
+def wait_until(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met within the time limit"
+        time.sleep(0.001)
 
 
 @pytest.mark.django_db
