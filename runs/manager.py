@@ -147,10 +147,10 @@ class RunManager:
                 self._current_step = step_num
 
             # Built here, on the owner thread: the writer thread's share is the INSERT alone.
-            step = services.step_build(episode_id=ep.pk, step_num=step_num, action=action, observation=observation,
+            row = services.step_build(episode_id=ep.pk, step_num=step_num, action=action, observation=observation,
                                        reward=reward, terminated=terminated, truncated=truncated, info=info,
                                        created_at=now)
-            writes = [_Write(lambda: services.step_record(step=step), recorded)]
+            writes = [_Write(lambda: services.step_record(row=row), recorded)]
             if terminated or truncated:
                 writes.append(self._episode_end_writes(
                     abandoned=False, now=now, info=info, terminated=terminated, truncated=truncated,

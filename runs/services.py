@@ -75,25 +75,31 @@ def episode_close(*, episode_id: int, ended_at: datetime, total_steps: int, tota
 
 
 def step_build(*, episode_id: int, step_num: int, action: Any, observation: Any, reward: float | None,
-               terminated: bool, truncated: bool, info: dict, created_at: datetime) -> Step:
-    """An unsaved Step. The JSON and compression work happens here, on the caller's thread,
-    so the ledger writer's share of a step is the INSERT alone."""
-    return Step(
-        episode_id=episode_id, step_num=step_num, action=finite_json(action), reward=reward,
-        terminated=terminated, truncated=truncated, info=finite_json(info) if info else {},
-        created_at=created_at, **pack_observation(observation),
-    )
+               terminated: bool, truncated: bool, info: dict, created_at: datetime) -> list:
+    """A Step row's INSERT parameters, in _STEP_FIELDS order. The JSON and compression work happens
+    here, on the caller's thread, so the ledger writer's share of a step is the INSERT alone; values
+    go through the backend's own adapters (what the fields would call, minus their layers)."""
+    ops = connections[DEFAULT_DB_ALIAS].ops
+    packed = pack_observation(observation)
+    row = {
+        "episode_id": episode_id, "step_num": step_num, "reward": reward,
+        "terminated": terminated, "truncated": truncated,
+        "action": ops.adapt_json_value(finite_json(action), None),
+        "info": ops.adapt_json_value(finite_json(info) if info else {}, None),
+        "observation_json": None if packed["observation_json"] is None
+        else ops.adapt_json_value(packed["observation_json"], None),
+        "observation_zlib": packed["observation_zlib"],
+        "created_at": ops.adapt_datetimefield_value(created_at),
+    }
+    return [row[f.attname] for f in _STEP_FIELDS]
 
 
-def step_record(*, step: Step) -> None:
-    """One INSERT (the episode's and run's totals are written when the episode ends).
-
-    The statement is compiled once and the values converted by the fields themselves: on the
-    step path the ORM's per-call query building cost twice what running the INSERT does.
-    """
+def step_record(*, row: list) -> None:
+    """One INSERT (the episode's and run's totals are written when the episode ends), compiled once:
+    on the step path the ORM's per-call query building cost twice what running the INSERT does."""
     db = connections[DEFAULT_DB_ALIAS]  # once: every read through the `connection` proxy is a thread-local lookup
     with db.cursor() as cursor:
-        cursor.execute(_step_insert_sql(db.vendor), [f.get_db_prep_save(getattr(step, f.attname), db) for f in _STEP_FIELDS])
+        cursor.execute(_step_insert_sql(db.vendor), row)
 
 
 _STEP_FIELDS = [f for f in Step._meta.concrete_fields if not f.primary_key]

@@ -28,7 +28,7 @@ def test_a_large_image_observation_is_stored_compressed_and_read_back_exactly():
     run = a_run()
     episode = Episode.objects.get(run=run, episode_num=1)
     obs = frame()
-    services.step_record(step=services.step_build(
+    services.step_record(row=services.step_build(
         episode_id=episode.pk, step_num=99, action=0, observation=obs, reward=0.0, terminated=False,
         truncated=False, info={}, created_at=episode.started_at))
     row = Step.objects.get(episode=episode, step_num=99)

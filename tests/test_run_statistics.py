@@ -30,7 +30,7 @@ def a_run(*, episodes=2, steps=4, open_steps=None, state="running", env_id="Cart
         n = open_steps if is_open else steps
         r = reward if is_open else 1.0
         for s in range(1, n + 1):
-            services.step_record(step=services.step_build(
+            services.step_record(row=services.step_build(
                 episode_id=ep, step_num=s, action=s % 2, observation=[s, s], reward=r,
                 terminated=not is_open and s == n, truncated=False, info={"s": s},
                 created_at=t + timedelta(milliseconds=s)))
