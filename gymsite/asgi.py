@@ -60,9 +60,14 @@ class ApiHandler(DjangoHandler):
 
     def __init__(self):
         super().__init__("API_MIDDLEWARE")
+        self.max_body = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
 
     async def __call__(self, scope, receive, send):
-        body = await read_body(receive)
+        if declared_length(scope) > self.max_body:
+            return await refuse_oversized(receive, send, self.max_body)
+        body = await read_body(receive, self.max_body)
+        if body is None:  # a chunked body that kept going past the limit
+            return await refuse_oversized(receive, send, self.max_body)
         set_script_prefix(get_script_prefix(scope))
         request, response = self.create_request(scope, io.BytesIO(body))
         if request is not None:
@@ -100,16 +105,19 @@ def resolve_path(path: str):
     return get_resolver().resolve(path)
 
 
-async def read_body(receive) -> bytes:
-    """The whole body (its size was checked against the limit before we got here)."""
+async def read_body(receive, limit: int) -> bytes | None:
+    """The whole body, or None once it passes `limit` bytes (chunked bodies declare no length)."""
     message = await receive()
     body = message.get("body", b"")
     if not message.get("more_body"):
         return body
-    chunks = [body]
+    chunks, size = [body], len(body)
     while message.get("more_body"):
         message = await receive()
         chunks.append(message.get("body", b""))
+        size += len(chunks[-1])
+        if size > limit:
+            return None
     return b"".join(chunks)
 
 
@@ -131,7 +139,6 @@ def create_app(*, engine=None):
     api = ApiHandler()
     mcp_app, mcp_lifespan = create_mcp_app(engine=engine, allowed_hosts=list(settings.ALLOWED_HOSTS),
                                            token=settings.GYMSITE_TOKEN)
-    max_body = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
 
     async def lifespan(receive, send):
         await receive()  # lifespan.startup
@@ -159,8 +166,6 @@ def create_app(*, engine=None):
             return  # websockets: nothing here speaks them; uvicorn closes the connection
         if is_browser_path(path):
             return await browser(scope, receive, send)
-        if declared_length(scope) > max_body:
-            return await refuse_oversized(receive, send, max_body)
         return await api(scope, receive, send)
 
     return app

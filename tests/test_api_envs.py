@@ -303,3 +303,17 @@ def test_the_admin_is_styled_and_the_home_page_says_what_is_served(serve):
     assert srv.client.get(srv.base + "/static/admin/css/base.css").status_code == 200
     home = srv.client.get(srv.base + "/").text
     assert "CartPole-v1" in home and "/mcp" in home and "/docs" in home
+
+
+def test_a_chunked_body_past_the_limit_is_413_without_being_held_in_memory(serve):
+    srv = serve(**CARTPOLE)
+
+    def chunks():
+        yield b'{"action": ['
+        for _ in range(300):
+            yield b"1," * 5000  # ~3 MB in all, past the 2 MiB limit, with no Content-Length
+        yield b"1]}"
+
+    r = srv.client.post(srv.base + "/step", content=chunks(), headers={"Content-Type": "application/json"})
+    assert r.status_code == 413 and r.json()["code"] == "payload_too_large"
+    assert srv.get("/health").status == 200
