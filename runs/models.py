@@ -35,6 +35,9 @@ class Run(models.Model):
     success_threshold = models.FloatField(null=True, blank=True)
 
     state = models.CharField(max_length=10, choices=RunState.choices, default=RunState.RUNNING)
+    # "host:pid" of the process that drives the run, so a restart closes only runs whose process died
+    # (runs_interrupt_stale); empty for runs made before it was recorded.
+    owner = models.CharField(max_length=200, blank=True, default="")
     error = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True, help_text="When its first episode began.")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import math
+import os
+import socket
 from datetime import datetime
 from typing import Any
 
@@ -37,8 +39,18 @@ def run_create(*, instance_id: str, env_id: str, env_kwargs: dict, env_spec: dic
     return Run.objects.create(
         instance_id=instance_id, env_id=env_id, env_kwargs=finite_json(env_kwargs), env_spec=finite_json(env_spec),
         num_episodes=num_episodes, max_steps_per_episode=max_steps_per_episode,
-        success_threshold=success_threshold, state=RunState.RUNNING,
+        success_threshold=success_threshold, state=RunState.RUNNING, owner=process_owner(),
     )
+
+
+def process_owner() -> str:
+    """This process as "host:pid", the owner of the runs it creates."""
+    return _owner(os.getpid())  # looked up per call: a forked child is a process of its own
+
+
+@functools.cache
+def _owner(pid: int) -> str:
+    return f"{socket.gethostname()}:{pid}"
 
 
 def run_set_state(*, run_id, state: str, error: str = "", ended_at: datetime | None = None) -> None:
@@ -115,6 +127,12 @@ def _step_insert_sql(vendor: str) -> str:
 def runs_interrupt_stale(*, keep: list | None = None, reason: str = "interrupted") -> int:
     """Close runs a dead process left running or paused as `error`, their open episode kept and summed.
 
+    Processes sharing the database must not close each other's live runs, so a run is stale only if
+    its owner is a process of this host that is gone (or this process, when the run is not in `keep`:
+    a previous engine of it, or a crashed process whose pid it reuses), or if it has no owner (runs
+    made before owners were recorded). Runs of another host are left alone: whether their process
+    lives cannot be told from here.
+
     `keep`: run ids not to touch (default: this process's live runs). Returns how many were closed.
     """
     if keep is None:
@@ -122,9 +140,10 @@ def runs_interrupt_stale(*, keep: list | None = None, reason: str = "interrupted
 
         keep = live_run_ids()
     now = timezone.now()
-    stale = Run.objects.filter(state__in=[RunState.RUNNING, RunState.PAUSED]).exclude(pk__in=keep)
+    open_runs = Run.objects.filter(state__in=[RunState.RUNNING, RunState.PAUSED]).exclude(pk__in=keep)
+    stale = [run for run in open_runs.only("pk", "owner") if _owner_is_gone(run.owner)]
     closed = 0
-    for run in list(stale.only("pk")):  # a list: the loop updates the rows the query selects
+    for run in stale:
         with transaction.atomic():
             _episodes_close_from_steps(run=run)
             totals = run.episodes.aggregate(
@@ -138,6 +157,28 @@ def runs_interrupt_stale(*, keep: list | None = None, reason: str = "interrupted
             )
         closed += 1
     return closed
+
+
+def _owner_is_gone(owner: str) -> bool:
+    host, _, pid_text = owner.rpartition(":")
+    pid = int(pid_text) if pid_text.isdigit() else 0
+    if not host or pid <= 0:  # no owner, or not one this code wrote: nothing will ever close it otherwise
+        return True
+    if host != socket.gethostname():
+        return False
+    return pid == os.getpid() or not _pid_alive(pid)
+
+
+def _pid_alive(pid: int) -> bool:
+    if os.name == "nt":
+        return True  # there os.kill(pid, 0) terminates the process: assume it lives
+    try:
+        os.kill(pid, 0)  # signal 0: only checks that the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
 
 
 def _episodes_close_from_steps(*, run: Run) -> None:
