@@ -27,7 +27,7 @@ from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS, CallToolResult, ImageContent, TextContent, ToolAnnotations
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, ValidationError, WithJsonSchema
 from starlette.types import ASGIApp
 
 from gymenv.errors import GymsiteError, NotFound
@@ -42,6 +42,7 @@ from gymenv.schemas import (
     SampleOut,
     StepOut,
 )
+from gymsite.api import describe_validation_errors
 from runs.schemas import RunResetOut, RunStatisticsOut, RunStatusOut
 
 log = logging.getLogger(__name__)
@@ -56,8 +57,13 @@ READ = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
 DESTRUCTIVE = ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=False)
 
-InstanceId = Annotated[str, Field(
-    description='Which env instance to act on: "default" (the server\'s own, shared with REST clients) '
+DEFAULT_INSTANCE = "default"
+
+# Optional, and null accepted: LLM clients with non-strict tool calling send null for optional arguments.
+# The tool body always receives a str: None (sent or defaulted) becomes the default instance.
+InstanceId = Annotated[str | None, AfterValidator(lambda v: DEFAULT_INSTANCE if v is None else v), Field(
+    validate_default=True,
+    description='Which env instance to act on: omit or null for the server\'s default instance ("default"), '
                 "or an instance_id returned by create_env.")]
 
 
@@ -148,13 +154,44 @@ def _version() -> str:
 
 # -- tool plumbing ---------------------------------------------------------------------------------
 
+_REFUSED = "\0refused"  # key of the one "argument" validate_arguments hands call_fn for refused arguments
+
+
 class _StrictArguments(FuncMetadata):
     """Arguments exactly as sent. The SDK parses JSON found inside strings ("[1, 2]" becomes a list)
     and ignores unknown names; here a string action stays a string (SPEC 5: no coercion) and a
-    misspelled `instance_id` is an error rather than a silent step on the default instance."""
+    misspelled `instance_id` is an error rather than a silent step on the default instance.
+
+    Arguments that fail validation are answered like every other tool error (code invalid_argument,
+    in the words REST's 422s use) instead of the SDK's pydantic dump: the SDK calls validate_arguments
+    and then call_fn with what it returned, so the refusal rides from one to the other.
+    """
+
+    tool_name: str
 
     def pre_parse_json(self, data: dict[str, Any]) -> dict[str, Any]:
         return data
+
+    def validate_arguments(self, arguments_to_validate: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return super().validate_arguments(arguments_to_validate)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False, include_input=False)
+            log.info("MCP tool %s refused arguments: %r", self.tool_name, [e["loc"] for e in errors])
+            return {_REFUSED: failure(invalid_arguments(self.tool_name, errors), "invalid_argument")}
+
+    async def call_fn(self, fn: Callable, fn_is_async: bool, arguments: dict[str, Any],
+                      arguments_to_pass_directly: dict[str, Any] | None = None) -> Any:
+        if _REFUSED in arguments:
+            return arguments[_REFUSED]
+        return await super().call_fn(fn, fn_is_async, arguments, arguments_to_pass_directly)
+
+
+def invalid_arguments(tool_name: str, errors: list[dict]) -> str:
+    """E.g. "invalid arguments for step_env: 'action' is required", worded by REST's formatter. Its locs
+    start with where in the request ("body", then the field); an argument's loc starts at its name."""
+    detail = describe_validation_errors([{**e, "loc": ("arguments", *e["loc"])} for e in errors])
+    return f"invalid arguments for {tool_name}: {detail.removeprefix('invalid request: ')}"
 
 
 def make_tool(fn: Callable, *, description: str, annotations: ToolAnnotations) -> Tool:
@@ -162,7 +199,7 @@ def make_tool(fn: Callable, *, description: str, annotations: ToolAnnotations) -
     tool = Tool.from_function(guarded(fn), description=description, annotations=annotations)
     meta = tool.fn_metadata
     strict = type(meta.arg_model.__name__, (meta.arg_model,), {"model_config": ConfigDict(extra="forbid")})
-    tool.fn_metadata = _StrictArguments(arg_model=strict, output_model=meta.output_model)
+    tool.fn_metadata = _StrictArguments(arg_model=strict, output_model=meta.output_model, tool_name=tool.name)
     tool.parameters = strict.model_json_schema(by_alias=True)
     return tool
 
@@ -216,13 +253,13 @@ def env_tools(engine, docs: "EnvDocs") -> list[Tool]:
     Mode = Annotated[str | None, Field(description="Render mode; only the instance's own (see get_env_info).")]
 
     async def reset_env(seed: Seed = None, options: Options = None,
-                        instance_id: InstanceId = "default") -> returns(ResetOut):
+                        instance_id: InstanceId = None) -> returns(ResetOut):
         return success(await engine.reset(instance_id, seed=seed, options=options))
 
-    async def step_env(action: Action, instance_id: InstanceId = "default") -> returns(StepOut):
+    async def step_env(action: Action, instance_id: InstanceId = None) -> returns(StepOut):
         return success(await engine.step(instance_id, action))
 
-    async def render_env(mode: Mode = None, instance_id: InstanceId = "default") -> returns(RenderOut):
+    async def render_env(mode: Mode = None, instance_id: InstanceId = None) -> returns(RenderOut):
         body = await engine.render(instance_id, mode=mode)
         if body["type"] == "image_base64":
             about = {k: v for k, v in body.items() if k != "render"}
@@ -230,13 +267,13 @@ def env_tools(engine, docs: "EnvDocs") -> list[Tool]:
             return success(body, [image, TextContent(type="text", text=json.dumps(about, separators=(",", ":")))])
         return success(body, [TextContent(type="text", text=body["render"])])
 
-    async def close_env(instance_id: InstanceId = "default") -> returns(CloseOut):
+    async def close_env(instance_id: InstanceId = None) -> returns(CloseOut):
         return success(await engine.close(instance_id))
 
-    async def get_env_info(instance_id: InstanceId = "default") -> returns(EnvInfoOut):
+    async def get_env_info(instance_id: InstanceId = None) -> returns(EnvInfoOut):
         return success(await engine.info(instance_id))
 
-    async def sample_action(instance_id: InstanceId = "default") -> returns(SampleOut):
+    async def sample_action(instance_id: InstanceId = None) -> returns(SampleOut):
         return success(await engine.sample(instance_id))
 
     return [
@@ -313,13 +350,13 @@ def run_tools(engine) -> list[Tool]:
                            code="run_manager_disabled")
         return run
 
-    async def get_run_status(instance_id: InstanceId = "default") -> returns(RunStatusOut):
+    async def get_run_status(instance_id: InstanceId = None) -> returns(RunStatusOut):
         return success(await off_loop(manager(instance_id).status))
 
-    async def get_run_statistics(instance_id: InstanceId = "default") -> returns(RunStatisticsOut):
+    async def get_run_statistics(instance_id: InstanceId = None) -> returns(RunStatisticsOut):
         return success(await off_loop(manager(instance_id).statistics))
 
-    async def reset_run(instance_id: InstanceId = "default") -> returns(RunResetOut):
+    async def reset_run(instance_id: InstanceId = None) -> returns(RunResetOut):
         return success(await off_loop(manager(instance_id).reset))
 
     return [

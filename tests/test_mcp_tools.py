@@ -172,8 +172,41 @@ def test_an_unknown_argument_is_refused_not_ignored(serve):
     ref = gym_reference("CartPole-v1", 1, [1])
     _, refused, step = call_tools(serve(**CARTPOLE), ("reset_env", {"seed": 1}),
                                   ("step_env", {"action": 1, "instance": "mine"}), ("step_env", {"action": 1}))
-    assert refused.is_error and "instance" in text(refused) and "not permitted" in text(refused)
+    assert_tool_error(refused, "invalid_argument", "'instance' is not a known")
     assert np.allclose(step.structured_content["observation"], ref[1], atol=1e-7)  # the refused call did nothing
+
+
+@pytest.mark.parametrize("tool, args, detail", [
+    ("step_env", {}, "'action' is required"),
+    ("step_env", {"action": 1, "foo": 2}, "'foo' is not a known field"),
+    ("reset_env", {"options": 5}, "'options': Input should be a valid dictionary"),
+    ("get_env_info", {"instance_id": 5}, "'instance_id': Input should be a valid string"),
+    ("create_env", {"num_episodes": "3"}, "'num_episodes': Input should be a valid integer"),
+    ("delete_env", {}, "'instance_id' is required"),
+])
+def test_missing_mistyped_or_unknown_arguments_get_one_line_invalid_argument_errors(serve, tool, args, detail):
+    srv = serve(**CARTPOLE)
+    message = f"invalid arguments for {tool}: {detail}"
+    (result,) = call_tools(srv, (tool, args))
+    assert_tool_error(result, "invalid_argument")
+    assert result.structured_content == {"success": False, "error": message, "code": "invalid_argument"}
+    assert text(result) == f"{message} (code: invalid_argument)"  # one line, no pydantic dump
+    assert len(srv.engine.list()["instances"]) == 1
+
+
+def test_every_problem_with_the_arguments_is_named_in_one_answer(serve):
+    (result,) = call_tools(serve(**CARTPOLE), ("reset_env", {"seed": 1, "options": [], "mode": "x"}))
+    assert result.structured_content["error"] == (
+        "invalid arguments for reset_env: 'options': Input should be a valid dictionary; 'mode' is not a known field")
+
+
+def test_argument_errors_are_worded_as_rest_words_its_422s(serve):
+    srv = serve(**CARTPOLE)
+    rest = srv.post("/envs", {"num_episodes": 0, "max_steps_per_episode": "9"}).body
+    (result,) = call_tools(srv, ("create_env", {"num_episodes": 0, "max_steps_per_episode": "9"}))
+    assert rest["code"] == result.structured_content["code"] == "invalid_argument"
+    assert result.structured_content["error"].removeprefix("invalid arguments for create_env: ") \
+        == rest["error"].removeprefix("invalid request: ")
 
 
 @pytest.mark.parametrize("seed", [-1, "5", 1.5, True, 2**200])
@@ -234,6 +267,35 @@ def test_get_env_info_describes_the_env_for_an_agent(serve):
     assert info["id"] == "CartPole-v1" and info["instance_id"] == "default"
     assert info["action_space"]["n"] == 2 and info["action_schema"]["type"] == "integer"
     assert "Push cart to the left" in info["description"] and info["reward_threshold"] == 475.0
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_null_instance_id_means_the_default_instance_on_every_tool(serve, mode):
+    ref = gym_reference("CartPole-v1", 4, [1])
+    srv = serve(default_env_id="CartPole-v1", run=RunConfig(num_episodes=3))
+    none = {"instance_id": None}
+    results = call_tools(srv, ("reset_env", {"seed": 4, **none}), ("step_env", {"action": 1, **none}),
+                         ("render_env", none), ("sample_action", none), ("get_env_info", none),
+                         ("get_run_status", none), ("get_run_statistics", none), ("reset_run", none),
+                         ("close_env", none), mode=mode)
+    for result in results:
+        assert not result.is_error, text(result)
+    reset, step, _, _, info, status, *_ = (r.structured_content for r in results)
+    assert np.allclose(reset["observation"], ref[0], atol=1e-7) and np.allclose(step["observation"], ref[1], atol=1e-7)
+    assert info["env_info"]["instance_id"] == "default" and status["current_step"] == 1
+    assert srv.get("/run/status").body["run_id"] == results[7].structured_content["run_id"]  # reset_run hit default
+
+
+def test_instance_id_is_optional_and_nullable_in_every_schema_that_has_it(serve):
+    tools = list_tools(serve(**CARTPOLE))
+    with_it = {name for name, tool in tools.items() if "instance_id" in tool.input_schema["properties"]}
+    assert with_it == (ENV_TOOLS | MORE_TOOLS) - {"create_env", "list_envs"}
+    for name in with_it - {"delete_env"}:  # delete_env names an instance of yours: never the default
+        schema = tools[name].input_schema
+        prop = schema["properties"]["instance_id"]
+        assert "instance_id" not in schema.get("required", []), name
+        assert {"type": "null"} in prop["anyOf"] and prop["default"] is None, name
+        assert "omit or null" in prop["description"] and "create_env" in prop["description"], name
 
 
 def test_an_unknown_instance_is_not_found_for_every_env_tool(serve):
@@ -297,7 +359,7 @@ def test_create_env_refuses_what_the_operator_did_not_allow(serve):
     assert_tool_error(other, "env_not_allowed", "Pendulum-v1", "CartPole-v1")
     assert_tool_error(module, "invalid_argument", "module imports")
     assert_tool_error(kwargs, "invalid_argument", "--allow-env-kwargs")
-    assert steps.is_error and "num_episodes" in text(steps)
+    assert_tool_error(steps, "invalid_argument", "'num_episodes': Input should be greater than or equal to 1")
     assert len(srv.engine.list()["instances"]) == 1
 
 

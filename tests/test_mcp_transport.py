@@ -1,6 +1,8 @@
 """MCP over HTTP: both protocol eras, no sessions, REST and MCP on the same instances, agents kept apart,
 Host/Origin checks, the token and the body limit."""
 
+from importlib.metadata import version
+
 import anyio
 import anyio.lowlevel
 import gymnasium as gym
@@ -30,6 +32,15 @@ def test_both_protocol_eras_are_served(serve, mode, version):
 
     negotiated, info = connect(serve(**CARTPOLE), body, mode=mode)
     assert negotiated == version and info["env_info"]["id"] == "CartPole-v1"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_server_info_reports_the_installed_package_version(serve, mode):
+    async def body(client):
+        return client.server_info
+
+    info = connect(serve(**CARTPOLE), body, mode=mode)
+    assert info.name == "gymsite" and info.version == version("gymsite") != "0"  # "0": not installed
 
 
 @pytest.mark.parametrize("mode, content_type", [("auto", "application/json"), ("legacy", "text/event-stream")])
