@@ -60,3 +60,18 @@ class EnvFailed(GymsiteError):
     """The env itself raised: its message is kept, the run goes to `error`."""
 
     status, code = 500, "env_error"
+
+
+def describe_validation_errors(errors: list[dict]) -> str:
+    """Pydantic's errors as one sentence a client can act on: where, what was wrong, what is expected."""
+    parts = []
+    for err in errors[:5]:
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
+        where = ".".join(loc[1:] if len(loc) > 1 else loc) or "body"
+        if err.get("type") == "missing":
+            parts.append(f"{where!r} is required")
+        elif err.get("type") == "extra_forbidden":
+            parts.append(f"{where!r} is not a known field")
+        else:
+            parts.append(f"{where!r}: {err.get('msg', 'invalid')}")
+    return "invalid request: " + "; ".join(parts)

@@ -30,7 +30,7 @@ from mcp.types import INVALID_PARAMS, CallToolResult, ImageContent, TextContent,
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, ValidationError, WithJsonSchema
 from starlette.types import ASGIApp
 
-from gymenv.errors import GymsiteError, NotFound
+from gymenv.errors import GymsiteError, NotFound, describe_validation_errors
 from gymenv.schemas import (
     CloseOut,
     DeletedOut,
@@ -42,7 +42,6 @@ from gymenv.schemas import (
     SampleOut,
     StepOut,
 )
-from gymsite.api import describe_validation_errors
 from runs.schemas import RunResetOut, RunStatisticsOut, RunStatusOut
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from ninja.errors import HttpError, ValidationError
 from ninja.parser import Parser
 
 from gymenv.api import router as envs_router
-from gymenv.errors import GymsiteError
+from gymenv.errors import GymsiteError, describe_validation_errors
 from gymsite.responses import error_response
 from runs.api import router as runs_router
 
@@ -57,18 +57,3 @@ def http_error(request, exc: HttpError):
 @api.exception_handler(Http404)
 def not_found(request, exc):
     return error_response("not found", "not_found", 404)
-
-
-def describe_validation_errors(errors: list[dict]) -> str:
-    """Pydantic's errors as one sentence a client can act on: where, what was wrong, what is expected."""
-    parts = []
-    for err in errors[:5]:
-        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
-        where = ".".join(loc[1:] if len(loc) > 1 else loc) or "body"
-        if err.get("type") == "missing":
-            parts.append(f"{where!r} is required")
-        elif err.get("type") == "extra_forbidden":
-            parts.append(f"{where!r} is not a known field")
-        else:
-            parts.append(f"{where!r}: {err.get('msg', 'invalid')}")
-    return "invalid request: " + "; ".join(parts)
