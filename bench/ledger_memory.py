@@ -50,13 +50,14 @@ def in_process(steps: int) -> tuple[float, float, float]:
 
 
 def over_rest(steps: int, env: dict) -> tuple[float, float, float]:
-    from rest_step import connect, free_port, start, stop, wait_for
+    from common import free_port, start, stop, wait_for
+    from rest_step import connect
 
     port = free_port()
     proc = start([sys.executable, "manage.py", "runserver_gym", "--env", "CartPole-v1",
                   "--num-episodes", str(10**9), "--max-steps-per-episode", str(10**9), "--port", str(port)], env)
     try:
-        wait_for(port, "/health", proc)
+        wait_for(port, proc)
         conn = connect(port)
         headers = {"Content-Type": "application/json"}
         conn.request("POST", "/reset", body=b'{"seed": 0}', headers=headers)

@@ -12,58 +12,28 @@ episodes are not timed.
 
 import argparse
 import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import free_port, listen, start, stop, summary, wait_for
 
 TARGET = 0.85  # step_env calls/s at least this share of the no-op's
 
 
-def serve_mcp(port: int, json_response: bool, ledger: bool) -> None:
+def serve_mcp(port: int, ledger: bool) -> None:
+    """gymsite's own ASGI app, with the no-op tool that exists only for this benchmark."""
     from gymenv.engine import Engine
     from gymenv.programmatic import engine_config, serve, setup_django
 
     setup_django()
-    from gymenv.mcp import create_mcp_app
+    from gymsite.asgi import create_app
 
     engine = Engine(engine_config("CartPole-v1", render_mode=None, env_kwargs=None, allow_env=(),
                                   enable_run_manager=ledger, num_episodes=1_000_000, max_steps_per_episode=1000,
                                   success_threshold=None))
     engine.start()
-    mcp_app, lifespan = create_mcp_app(engine=engine, allowed_hosts=["127.0.0.1", "localhost"], token=None,
-                                       bench_noop=True, json_response=json_response)
-
-    async def app(scope, receive, send):
-        # What gymsite.asgi does for /mcp: run the session manager in the lifespan, route the path.
-        if scope["type"] == "lifespan":
-            await receive()
-            async with lifespan():
-                await send({"type": "lifespan.startup.complete"})
-                await receive()
-            await send({"type": "lifespan.shutdown.complete"})
-        elif scope["type"] == "http" and scope["path"] == "/mcp":
-            await mcp_app(scope, receive, send)
-        else:
-            await send({"type": "http.response.start", "status": 404, "headers": []})
-            await send({"type": "http.response.body", "body": b""})
-
-    # IPPROTO_TCP named explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and
-    # without it every reply written as headers + body waits ~40 ms for the client's delayed ACK.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
-    sock.listen(128)
-    try:
-        serve(app, sock)
-    finally:
-        engine.shutdown()
+    serve(create_app(engine=engine, bench_noop=True), listen(port))
 
 
 async def measure(url: str, calls: int, mode: str, block: int) -> dict[str, list[float]]:
@@ -110,46 +80,19 @@ async def measure(url: str, calls: int, mode: str, block: int) -> dict[str, list
     return latencies
 
 
-def summary(latencies: list[float]) -> tuple[float, float, float]:
-    ordered = sorted(latencies)
-    return (len(ordered) / sum(ordered), ordered[len(ordered) // 2] * 1e3, ordered[int(len(ordered) * 0.99)] * 1e3)
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(port: int, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit("server did not start within 60 s")
 
 
 def run_server(args, ledger: bool, env: dict) -> dict[str, list[float]]:
     import anyio
 
     port = free_port()
-    cmd = [sys.executable, __file__, "--serve", str(port), "--ledger", "on" if ledger else "off"]
-    cmd += ["--json-response"] if args.json_response else []
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = start([sys.executable, __file__, "--serve", str(port), "--ledger", "on" if ledger else "off"], env)
     try:
         wait_for(port, proc)
         return anyio.run(measure, f"http://127.0.0.1:{port}/mcp", args.calls, args.mode, args.block)
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 def main() -> None:
@@ -157,17 +100,16 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=3000, help="timed calls per tool")
     parser.add_argument("--block", type=int, default=100, help="calls per alternating block")
     parser.add_argument("--mode", default="auto", choices=["auto", "legacy"], help="mcp.Client protocol mode")
-    parser.add_argument("--json-response", action="store_true", help="legacy POSTs answer JSON, not SSE")
     parser.add_argument("--ledger", choices=["on", "off", "both"], default="both")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        return serve_mcp(args.serve, args.json_response, args.ledger == "on")
+        return serve_mcp(args.serve, args.ledger == "on")
 
     tmp = tempfile.mkdtemp(prefix="gymsite-bench-")
     env = dict(os.environ, SDL_VIDEODRIVER="dummy", GYMSITE_DATA_DIR=tmp,
                DATABASE_URL=os.environ.get("DATABASE_URL") or f"sqlite:///{tmp}/bench.sqlite3")
-    print(f"CartPole-v1, one mcp.Client (mode={args.mode}{', JSON responses' if args.json_response else ''}), "
+    print(f"CartPole-v1, one mcp.Client (mode={args.mode}), "
           f"{args.calls} timed calls per tool in alternating blocks of {args.block}", flush=True)
     ledgers = {"on": [True], "off": [False], "both": [False, True]}[args.ledger]
     print(f"\n{'':30} {'calls/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs noop':>8}")

@@ -11,16 +11,12 @@ import argparse
 import http.client
 import json
 import os
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import free_port, listen, start, stop, summary, wait_for
 
 
 async def bare_app(scope, receive, send):
@@ -48,33 +44,11 @@ async def bare_app(scope, receive, send):
 def serve_bare(port: int) -> None:
     from gymenv.programmatic import serve
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # as runserver_gym binds
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
-    sock.listen(128)
-    serve(bare_app, sock)
+    serve(bare_app, listen(port))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def wait_for(port: int, path: str, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET" if path == "/health" else "POST", path, body=b"{}" if path != "/health" else None,
-                         headers={"Content-Type": "application/json"})
-            conn.getresponse().read()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit("server did not start")
 
 
 def connect(port: int) -> http.client.HTTPConnection:
@@ -125,22 +99,10 @@ def raw_gymnasium(steps: int) -> float:
     return steps / (time.perf_counter() - t)
 
 
-def summary(latencies: list[float]) -> tuple[float, float, float]:
-    ordered = sorted(latencies)
-    return (len(latencies) / sum(latencies), ordered[len(ordered) // 2] * 1e3,
-            ordered[int(len(ordered) * 0.99)] * 1e3)
 
 
-def start(cmd: list[str], env: dict) -> subprocess.Popen:
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def stop(proc: subprocess.Popen) -> None:
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 def main() -> None:
@@ -159,17 +121,17 @@ def main() -> None:
           flush=True)
 
     targets = [
-        ("bare ASGI JSON endpoint (floor)", [sys.executable, __file__, "--serve-bare", "{port}"], "/step", False),
+        ("bare ASGI JSON endpoint (floor)", [sys.executable, __file__, "--serve-bare", "{port}"], False),
         ("gymsite REST, ledger off", [sys.executable, "manage.py", "runserver_gym", "--env", "CartPole-v1",
-                                      "--no-run-manager", "--port", "{port}"], "/health", True),
+                                      "--no-run-manager", "--port", "{port}"], True),
         ("gymsite REST, ledger on", [sys.executable, "manage.py", "runserver_gym", "--env", "CartPole-v1",
-                                     "--num-episodes", "1000000", "--port", "{port}"], "/health", True),
+                                     "--num-episodes", "1000000", "--port", "{port}"], True),
     ]
-    for label, cmd, ready_path, reset in targets:
+    for label, cmd, reset in targets:
         port = free_port()
         proc = start([c.format(port=port) for c in cmd], env)
         try:
-            wait_for(port, ready_path, proc)
+            wait_for(port, proc)
             drive(port, args.steps // 10, reset=reset)
             rate, p50, p99 = summary(drive(port, args.steps, reset=reset))
         finally:

@@ -68,13 +68,12 @@ InstanceId = Annotated[str | None, AfterValidator(lambda v: DEFAULT_INSTANCE if 
 
 # -- building the server --------------------------------------------------------------------------
 
-def create_mcp_app(*, engine, allowed_hosts: list[str], token: str | None, bench_noop: bool = False,
-                   json_response: bool = False) -> tuple[ASGIApp, Callable[[], AbstractAsyncContextManager]]:
+def create_mcp_app(*, engine, allowed_hosts: list[str], token: str | None,
+                   bench_noop: bool = False) -> tuple[ASGIApp, Callable[[], AbstractAsyncContextManager]]:
     """Returns (the ASGI app serving path `/mcp`, the lifespan that runs its session manager).
 
-    `json_response` makes handshake-era POSTs answer plain JSON instead of an SSE stream (the
-    2026-07-28 path answers JSON either way unless a call runs long). `bench_noop` adds the `noop`
-    tool bench/mcp_step.py measures the MCP floor with; never in production.
+    2026-07-28 clients get JSON answers, handshake-era clients an SSE stream (the SDK's defaults).
+    `bench_noop` adds the `noop` tool bench/mcp_step.py measures the MCP floor with; never in production.
     """
     auth = {}
     if token:
@@ -86,7 +85,6 @@ def create_mcp_app(*, engine, allowed_hosts: list[str], token: str | None, bench
     app = server.streamable_http_app(
         streamable_http_path=PATH,
         stateless_http=True,  # SPEC 6: nothing is kept per MCP session; legacy clients need none
-        json_response=json_response,
         transport_security=transport_security(allowed_hosts),
     )
     return app, server.session_manager.run

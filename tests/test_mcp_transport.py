@@ -12,7 +12,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from gymenv.mcp import build_server, create_mcp_app, transport_security
+from gymenv.mcp import build_server, transport_security
 from tests.test_mcp_tools import CARTPOLE, MODES, WAIT, call_tools, connect, list_tools
 
 INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
@@ -175,24 +175,3 @@ def test_the_noop_tool_exists_only_when_the_benchmark_asks(serve):
 
     assert "noop" not in anyio.run(names, build_server(srv.engine))
     assert "noop" in anyio.run(names, build_server(srv.engine, bench_noop=True))
-
-
-@pytest.mark.parametrize("mode", MODES)
-def test_json_response_mode_answers_every_era_with_plain_json(serve, mode):
-    srv = serve(**CARTPOLE)
-    app, lifespan = create_mcp_app(engine=srv.engine, allowed_hosts=["127.0.0.1"], token=None, json_response=True)
-    content_types = set()
-
-    async def record(response):
-        if response.request.method == "POST":
-            content_types.add(response.headers.get("content-type"))
-
-    async def scenario():
-        with anyio.fail_after(WAIT):
-            async with lifespan(), httpx2.AsyncClient(transport=httpx2.ASGITransport(app),
-                                                      event_hooks={"response": [record]}) as http:
-                async with Client(streamable_http_client("http://127.0.0.1/mcp", http_client=http), mode=mode) as c:
-                    return await c.call_tool("sample_action", {})
-
-    assert anyio.run(scenario).structured_content["action"] in (0, 1)
-    assert content_types == {"application/json"}, content_types
