@@ -1,11 +1,8 @@
 """REST operations for env instances: thin adapters that call the engine and send its answer."""
 
-import inspect
-from typing import Callable
-
 from ninja import Router
 
-from gymenv.engine import DEFAULT_INSTANCE, get_engine
+from gymenv.engine import get_engine
 from gymenv.schemas import (
     CloseOut,
     DeletedOut,
@@ -23,6 +20,7 @@ from gymenv.schemas import (
     StepIn,
     StepOut,
 )
+from gymsite import routing
 from gymsite.responses import json_response
 
 router = Router(tags=["envs"])
@@ -30,29 +28,8 @@ router = Router(tags=["envs"])
 ERRORS = {400: ErrorOut, 404: ErrorOut, 409: ErrorOut, 415: ErrorOut, 422: ErrorOut, 500: ErrorOut}
 
 
-def for_default_and_each_instance(method: str, path: str, *, response, summary: str, instance_path: str | None = None):
-    """Registers `view(request, instance_id, ...)` at `path` (the default instance) and at its
-    `/envs/{instance_id}` twin, so the two routes can never drift apart."""
-
-    def decorator(view: Callable) -> Callable:
-        signature = inspect.signature(view)
-
-        async def default_view(request, **kwargs):
-            return await view(request, DEFAULT_INSTANCE, **kwargs)
-
-        default_view.__signature__ = signature.replace(
-            parameters=[p for p in signature.parameters.values() if p.name != "instance_id"])
-        default_view.__name__ = view.__name__
-        default_view.__doc__ = view.__doc__
-        responses = {200: response, **ERRORS}
-        router.add_api_operation(path, [method], default_view, response=responses, summary=summary,
-                                 operation_id=view.__name__)
-        router.add_api_operation(instance_path or f"/envs/{{instance_id}}{path}", [method], view,
-                                 response=responses, summary=f"{summary} (one instance)",
-                                 operation_id=f"{view.__name__}_instance")
-        return view
-
-    return decorator
+def for_default_and_each_instance(method: str, path: str, **kwargs):
+    return routing.for_default_and_each_instance(router, method, path, errors=ERRORS, **kwargs)
 
 
 @router.get("/health", response=HealthOut, auth=None, summary="Liveness: the server answers and names its env")

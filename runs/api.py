@@ -3,8 +3,7 @@
 Sync operations: they touch the ORM, and Django runs sync views in a worker thread.
 """
 
-import inspect
-from typing import Callable, Literal
+from typing import Literal
 
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections
@@ -15,6 +14,7 @@ from pydantic import Field
 from gymenv.engine import get_engine
 from gymenv.errors import NotFound
 from gymenv.schemas import ErrorOut
+from gymsite import routing
 from gymsite.responses import json_response
 from runs import selectors
 from runs.manager import RunManager, live_manager
@@ -33,24 +33,8 @@ def run_manager(instance_id: str) -> RunManager:
     return run
 
 
-def for_default_and_each_instance(method: str, path: str, *, response, summary: str):
-    """Registers `view(request, instance_id)` at `path` (the default instance) and at `/envs/{instance_id}{path}`."""
-
-    def decorator(view: Callable) -> Callable:
-        def default_view(request):
-            return view(request, "default")
-
-        default_view.__signature__ = inspect.Signature(
-            [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD)])
-        default_view.__name__, default_view.__doc__ = view.__name__, view.__doc__
-        responses = {200: response, **ERRORS}
-        router.add_api_operation(path, [method], default_view, response=responses, summary=summary,
-                                 operation_id=view.__name__)
-        router.add_api_operation(f"/envs/{{instance_id}}{path}", [method], view, response=responses,
-                                 summary=f"{summary} (one instance)", operation_id=f"{view.__name__}_instance")
-        return view
-
-    return decorator
+def for_default_and_each_instance(method: str, path: str, **kwargs):
+    return routing.for_default_and_each_instance(router, method, path, errors=ERRORS, **kwargs)
 
 
 @for_default_and_each_instance("GET", "/run/status", response=RunStatusOut, summary="Progress of the current run")
