@@ -260,19 +260,8 @@ class Instance:
     # -- read-only views (safe from any thread: they read what the owner thread set) -----------
 
     def env_info(self) -> dict:
-        spec = catalogue.env_spec(self.env_id)
-        return {
-            "id": self.env_id,
-            "instance_id": self.instance_id,
-            "action_space": spaces.describe(self.action_space),
-            "observation_space": spaces.describe(self.observation_space),
-            "action_schema": spaces.json_schema(self.action_space),
-            "max_episode_steps": spec.max_episode_steps,
-            "reward_threshold": spec.reward_threshold,
-            "render_mode": self.render_mode,
-            "render_modes": catalogue.render_modes(self.env_id),
-            "description": catalogue.env_description(self.env_id),
-        }
+        return {"id": self.env_id, "instance_id": self.instance_id, "render_mode": self.render_mode,
+                **describe_env(self.env_id, self.action_space, self.observation_space)}
 
     def summary(self) -> dict:
         return {
@@ -329,6 +318,20 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat()
 
 
+def describe_env(env_id: str, action_space: gym.Space, observation_space: gym.Space) -> dict:
+    """What an agent needs to know about an env: its spaces, the action schema, its limits and docs."""
+    spec = catalogue.env_spec(env_id)
+    return {
+        "action_space": spaces.describe(action_space),
+        "observation_space": spaces.describe(observation_space),
+        "action_schema": spaces.json_schema(action_space),
+        "max_episode_steps": spec.max_episode_steps,
+        "reward_threshold": spec.reward_threshold,
+        "render_modes": catalogue.render_modes(env_id),
+        "description": catalogue.env_description(env_id),
+    }
+
+
 _catalogue_lock = threading.Lock()
 _catalogue: dict[str, dict] = {}
 
@@ -340,17 +343,7 @@ def catalogue_entry(env_id: str) -> dict:
             return _catalogue[env_id]
     env = gym.make(env_id)
     try:
-        spec = env.spec
-        entry = {
-            "env_id": env_id,
-            "action_space": spaces.describe(env.action_space),
-            "observation_space": spaces.describe(env.observation_space),
-            "action_schema": spaces.json_schema(env.action_space),
-            "description": catalogue.env_description(env_id),
-            "render_modes": catalogue.render_modes(env_id),
-            "max_episode_steps": spec.max_episode_steps if spec else None,
-            "reward_threshold": spec.reward_threshold if spec else None,
-        }
+        entry = {"env_id": env_id, **describe_env(env_id, env.action_space, env.observation_space)}
     finally:
         env.close()
     with _catalogue_lock:
@@ -416,6 +409,14 @@ class Engine:
             return self._instances[instance_id]
         except (KeyError, TypeError):
             raise NotFound(f"no instance {str(instance_id)[:80]!r}; GET /envs lists the live ones") from None
+
+    def run_manager(self, instance_id: str) -> RunManager:
+        """The instance's run manager; a 404 when the run manager is off (REST and MCP answer alike)."""
+        run = self.get(instance_id).run
+        if run is None:
+            raise NotFound("the run manager is off on this server (--no-run-manager): no runs are tracked",
+                           code="run_manager_disabled")
+        return run
 
     def list(self) -> dict:
         return {"success": True, "instances": [i.summary() for i in list(self._instances.values())]}

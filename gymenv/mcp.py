@@ -339,13 +339,7 @@ def instance_tools(engine, docs: "EnvDocs") -> list[Tool]:
 
 
 def run_tools(engine) -> list[Tool]:
-    def manager(instance_id: str):
-        run = engine.get(instance_id).run
-        if run is None:
-            # The words REST's /run/* routes answer with.
-            raise NotFound("the run manager is off on this server (--no-run-manager): no runs are tracked",
-                           code="run_manager_disabled")
-        return run
+    manager = engine.run_manager
 
     async def get_run_status(instance_id: InstanceId = None) -> returns(RunStatusOut):
         return success(await off_loop(manager(instance_id).status))

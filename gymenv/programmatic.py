@@ -58,10 +58,15 @@ class GymService:
         self.instance = self.engine.get(DEFAULT_INSTANCE)
 
     def _call(self, fn, *args) -> dict:
+        """On the owner thread; a refusal comes back as the REST error body."""
+        return self._answer(self.instance.call_sync, fn, *args)
+
+    @staticmethod
+    def _answer(fn, *args) -> dict:
         from gymenv.errors import GymsiteError
 
         try:
-            return self.instance.call_sync(fn, *args)
+            return fn(*args)
         except GymsiteError as err:
             return {"success": False, "error": err.message, "code": err.code}
 
@@ -93,10 +98,8 @@ class GymService:
         return self._run_call("reset")
 
     def _run_call(self, name: str) -> dict:
-        if self.instance.run is None:
-            return {"success": False, "error": "the run manager is off (enable_run_manager=False)",
-                    "code": "run_manager_disabled"}
-        return {"success": True, **getattr(self.instance.run, name)()}
+        return self._answer(lambda: {"success": True, **getattr(
+            self.engine.run_manager(self.instance.instance_id), name)()})
 
     def shutdown(self) -> None:
         """Close the env and end the run (a running run is kept as interrupted)."""

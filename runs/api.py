@@ -12,25 +12,16 @@ from ninja import Query, Router, Schema
 from pydantic import Field
 
 from gymenv.engine import get_engine
-from gymenv.errors import NotFound
 from gymenv.schemas import ErrorOut
 from gymsite import routing
 from gymsite.responses import json_response
 from runs import selectors
-from runs.manager import RunManager, live_manager
+from runs.manager import live_manager
 from runs.schemas import RunListOut, RunResetOut, RunStatisticsOut, RunStatusOut, StepListOut
 
 router = Router(tags=["runs"])
 
 ERRORS = {404: ErrorOut, 409: ErrorOut, 422: ErrorOut, 500: ErrorOut}
-
-
-def run_manager(instance_id: str) -> RunManager:
-    run = get_engine().get(instance_id).run
-    if run is None:
-        raise NotFound("the run manager is off on this server (--no-run-manager): no runs are tracked",
-                       code="run_manager_disabled")
-    return run
 
 
 def for_default_and_each_instance(method: str, path: str, **kwargs):
@@ -40,37 +31,37 @@ def for_default_and_each_instance(method: str, path: str, **kwargs):
 @for_default_and_each_instance("GET", "/run/status", response=RunStatusOut, summary="Progress of the current run")
 def run_status(request, instance_id: str):
     """State, current episode and step, and episodes ended out of the run's total."""
-    return json_response(run_manager(instance_id).status())
+    return json_response(get_engine().run_manager(instance_id).status())
 
 
 @for_default_and_each_instance("GET", "/run/statistics", response=RunStatisticsOut,
                                summary="Statistics of the current run")
 def run_statistics(request, instance_id: str):
     """Totals, averages, success rate and one summary per episode (the open one included)."""
-    return json_response(run_manager(instance_id).statistics())
+    return json_response(get_engine().run_manager(instance_id).statistics())
 
 
 @for_default_and_each_instance("POST", "/run/reset", response=RunResetOut, summary="Start a new run")
 def run_reset(request, instance_id: str):
     """Ends the current run (an unfinished one in `error`, "reset by client") and starts a new one."""
-    return json_response(run_manager(instance_id).reset())
+    return json_response(get_engine().run_manager(instance_id).reset())
 
 
 @for_default_and_each_instance("POST", "/run/start", response=RunStatusOut, summary="Start or resume the run")
 def run_start(request, instance_id: str):
     """Running: nothing to do. Paused: resumes. Completed or error: starts a new run."""
-    return json_response(run_manager(instance_id).start())
+    return json_response(get_engine().run_manager(instance_id).start())
 
 
 @for_default_and_each_instance("POST", "/run/pause", response=RunStatusOut, summary="Pause the run")
 def run_pause(request, instance_id: str):
     """Until resume, reset and step answer 409 run_paused."""
-    return json_response(run_manager(instance_id).pause())
+    return json_response(get_engine().run_manager(instance_id).pause())
 
 
 @for_default_and_each_instance("POST", "/run/resume", response=RunStatusOut, summary="Resume a paused run")
 def run_resume(request, instance_id: str):
-    return json_response(run_manager(instance_id).resume())
+    return json_response(get_engine().run_manager(instance_id).resume())
 
 
 class RunFilters(Schema):
