@@ -19,9 +19,9 @@ def free_port() -> int:
 
 def listen(port: int) -> socket.socket:
     """A listening socket bound as runserver_gym binds it (so TCP_NODELAY applies the same way)."""
-    from gymenv.management.commands.runserver_gym import Command
+    from gymsite.serving import bind
 
-    return Command.bind("127.0.0.1", port)
+    return bind("127.0.0.1", port)
 
 
 def start(cmd: list[str], env: dict) -> subprocess.Popen:

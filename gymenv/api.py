@@ -2,7 +2,6 @@
 
 from ninja import Router
 
-from gymenv.engine import get_engine
 from gymenv.schemas import (
     CloseOut,
     DeletedOut,
@@ -21,7 +20,7 @@ from gymenv.schemas import (
     StepOut,
 )
 from gymsite import routing
-from gymsite.responses import json_response
+from gymsite.responses import answer
 
 router = Router(tags=["envs"])
 
@@ -34,59 +33,57 @@ def for_default_and_each_instance(method: str, path: str, **kwargs):
 
 @router.get("/health", response=HealthOut, auth=None, summary="Liveness: the server answers and names its env")
 async def health(request):
-    engine = get_engine()
-    return json_response({"status": "healthy", "env_id": engine.config.default_env_id,
-                          "instances": len(engine.list()["instances"])})
+    engine = request.engine
+    return answer(HealthOut(env_id=engine.config.default_env_id, instances=len(engine.instances())))
 
 
 @for_default_and_each_instance("POST", "/reset", response=ResetOut, summary="Start an episode")
 async def reset(request, instance_id: str, body: ResetIn = None):
     """Resets the env (a new episode of the current run) and returns the first observation."""
     body = body or ResetIn()
-    return json_response(await get_engine().reset(instance_id, seed=body.seed, options=body.options))
+    return answer(await request.engine.reset(instance_id, seed=body.seed, options=body.options))
 
 
 @for_default_and_each_instance("POST", "/step", response=StepOut, summary="Take one action")
 async def step(request, instance_id: str, body: StepIn):
     """Validates the action against the action space, steps the env and records the step."""
-    return json_response(await get_engine().step(instance_id, body.action))
+    return answer(await request.engine.step(instance_id, body.action))
 
 
 @for_default_and_each_instance("POST", "/render", response=RenderOut, summary="Render the current frame")
 async def render(request, instance_id: str, body: RenderIn = None):
     """rgb_array instances answer a base64 PNG; ansi instances answer text."""
-    return json_response(await get_engine().render(instance_id, mode=body.mode if body else None))
+    return answer(await request.engine.render(instance_id, mode=body.mode if body else None))
 
 
 @for_default_and_each_instance("POST", "/close", response=CloseOut, summary="Close the env (a reset re-creates it)")
 async def close(request, instance_id: str):
-    return json_response(await get_engine().close(instance_id))
+    return answer(await request.engine.close(instance_id))
 
 
 @for_default_and_each_instance("GET", "/info", response=EnvInfoOut, summary="Describe the env and its spaces",
                                instance_path="/envs/{instance_id}")
 async def info(request, instance_id: str):
-    return json_response(await get_engine().info(instance_id))
+    return answer(await request.engine.info(instance_id))
 
 
 @for_default_and_each_instance("GET", "/sample", response=SampleOut, summary="A random valid action")
 async def sample(request, instance_id: str):
-    return json_response(await get_engine().sample(instance_id))
+    return answer(await request.engine.sample(instance_id))
 
 
 @router.get("/envs", response={200: InstanceListOut}, summary="List live instances")
 async def list_instances(request):
-    return json_response(get_engine().list())
+    return answer(request.engine.list())
 
 
 @router.post("/envs", response={201: InstanceOut, **ERRORS, 403: ErrorOut, 429: ErrorOut},
              summary="Open an instance of an allowed env")
 async def create_instance(request, body: InstanceIn):
     """Each agent should open its own instance so that no two share an episode."""
-    answer = await get_engine().create(**body.model_dump())
-    return json_response(answer, status=201)
+    return answer(await request.engine.create(**body.model_dump()), status=201)
 
 
 @router.delete("/envs/{instance_id}", response={200: DeletedOut, **ERRORS}, summary="Close and forget an instance")
 async def delete_instance(request, instance_id: str):
-    return json_response(await get_engine().delete(instance_id))
+    return answer(await request.engine.delete(instance_id))

@@ -10,7 +10,7 @@ from typing import Any
 import gymnasium as gym
 from gymnasium.envs.registration import EnvSpec, load_env_creator
 
-from gymenv.errors import Forbidden, InvalidArgument
+from gymsite.errors import EnvNotAllowed, InvalidArgument
 
 # Sections of gymnasium's env docstrings that help an agent play; the rest (arguments,
 # version history, credits) is for people making the env.
@@ -33,7 +33,7 @@ def check_client_env_id(env_id: Any, allowed: tuple[str, ...]) -> str:
     if ":" in env_id:
         raise InvalidArgument(f"env_id {env_id[:80]!r} is refused: module imports are not accepted from clients")
     if env_id not in allowed:
-        raise Forbidden(f"env_id {env_id[:80]!r} is not allowed on this server; allowed: {', '.join(allowed)}")
+        raise EnvNotAllowed(f"env_id {env_id[:80]!r} is not allowed on this server; allowed: {', '.join(allowed)}")
     return env_id
 
 

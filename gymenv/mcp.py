@@ -30,7 +30,7 @@ from mcp.types import INVALID_PARAMS, CallToolResult, ImageContent, TextContent,
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, ValidationError, WithJsonSchema
 from starlette.types import ASGIApp
 
-from gymenv.errors import GymsiteError, NotFound, describe_validation_errors
+from gymsite.errors import GymsiteError, UnknownInstance, describe_validation_errors
 from gymenv.schemas import (
     CloseOut,
     DeletedOut,
@@ -57,6 +57,16 @@ WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world
 DESTRUCTIVE = ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=False)
 
 DEFAULT_INSTANCE = "default"
+
+# The MCP door's words for what a client can do next (gymsite.errors: remedy): MCP tools, not REST routes.
+REMEDIES = {
+    "list_instances": "list_envs lists the live ones",
+    "list_runs": "get_run_statistics shows the current run; the ledger's history is at GET /runs",
+    "reset_run": "reset_run starts a new run",
+    "resume_run": "resume it with POST /run/resume or from the dashboard",
+    "close_env": "close_env closes its env",
+    "delete_instance": "delete_env one you no longer need",
+}
 
 # Optional, and null accepted: LLM clients with non-strict tool calling send null for optional arguments.
 # The tool body always receives a str: None (sent or defaulted) becomes the default instance.
@@ -209,7 +219,7 @@ def guarded(fn: Callable) -> Callable:
         try:
             return await fn(**kwargs)
         except GymsiteError as err:
-            return failure(err.message, err.code)
+            return failure(err.worded(REMEDIES), err.code)
         except Exception as exc:  # noqa: BLE001 - a crash must still answer the agent clearly
             log.exception("MCP tool %s crashed", fn.__name__)
             return failure(f"{fn.__name__} failed on the server ({type(exc).__name__}); "
@@ -218,7 +228,8 @@ def guarded(fn: Callable) -> Callable:
     return tool
 
 
-def success(body: dict, content: list | None = None) -> CallToolResult:
+def success(answer: BaseModel, content: list | None = None) -> CallToolResult:
+    body = answer.model_dump(mode="json")
     if content is None:
         # The body again as text, for clients that read only content (MCP's advice for structured results).
         content = [TextContent(type="text", text=json.dumps(body, separators=(",", ":")))]
@@ -257,12 +268,12 @@ def env_tools(engine, docs: "EnvDocs") -> list[Tool]:
         return success(await engine.step(instance_id, action))
 
     async def render_env(mode: Mode = None, instance_id: InstanceId = None) -> returns(RenderOut):
-        body = await engine.render(instance_id, mode=mode)
-        if body["type"] == "image_base64":
-            about = {k: v for k, v in body.items() if k != "render"}
-            image = ImageContent(type="image", data=body["render"], mime_type=f"image/{body['format']}")
-            return success(body, [image, TextContent(type="text", text=json.dumps(about, separators=(",", ":")))])
-        return success(body, [TextContent(type="text", text=body["render"])])
+        frame = await engine.render(instance_id, mode=mode)
+        if frame.type == "image_base64":
+            about = frame.model_dump_json(exclude={"render"})
+            image = ImageContent(type="image", data=frame.render, mime_type=f"image/{frame.format}")
+            return success(frame, [image, TextContent(type="text", text=about)])
+        return success(frame, [TextContent(type="text", text=frame.render)])
 
     async def close_env(instance_id: InstanceId = None) -> returns(CloseOut):
         return success(await engine.close(instance_id))
@@ -382,7 +393,7 @@ class NoopOut(BaseModel):
 
 def noop_tool() -> Tool:
     async def noop() -> returns(NoopOut):
-        return success({"success": True})
+        return success(NoopOut())
 
     return make_tool(noop, annotations=READ,
                      description="Does nothing (benchmark only): the cost of an MCP tool call itself.")
@@ -405,14 +416,14 @@ def add_resources(server: MCPServer, engine, docs: "EnvDocs") -> None:
     @server.resource("gym://instances", name="instances", title="Live env instances",
                      description="The live instances, as list_envs gives them.", mime_type="application/json")
     def instances() -> str:
-        return json.dumps(engine.list(), indent=1)
+        return engine.list().model_dump_json(indent=1)
 
     @server.resource("gym://instances/{instance_id}", name="instance", title="One live instance",
                      description="An instance's env info, as get_env_info gives it.", mime_type="application/json")
     async def instance(instance_id: str) -> str:
         try:
-            return json.dumps(await engine.info(instance_id), indent=1)
-        except NotFound as err:
+            return (await engine.info(instance_id)).model_dump_json(indent=1)
+        except UnknownInstance as err:
             raise ResourceNotFoundError(err.message) from None
         except GymsiteError as err:
             raise ResourceError(err.message) from None

@@ -2,9 +2,20 @@
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 JSONValue = Any
+
+
+class WithRunProgress(BaseModel):
+    """An answer whose run_progress is absent, not null, with the run manager off (SPEC 7)."""
+
+    @model_serializer(mode="wrap")
+    def _drop_absent_progress(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        body = handler(self)
+        if body.get("run_progress", True) is None:
+            del body["run_progress"]
+        return body
 
 
 class ResetProgress(BaseModel):
@@ -35,7 +46,7 @@ class ResetIn(BaseModel):
     options: dict[str, Any] | None = Field(None, description="Env-specific reset options.")
 
 
-class ResetOut(BaseModel):
+class ResetOut(WithRunProgress):
     success: bool = True
     observation: JSONValue = Field(description="The first observation of the episode, as JSON.")
     info: dict[str, Any]
@@ -48,7 +59,7 @@ class StepIn(BaseModel):
     action: JSONValue = Field(description="An action in the env's action space, as JSON (see env_info.action_schema).")
 
 
-class StepOut(BaseModel):
+class StepOut(WithRunProgress):
     success: bool = True
     observation: JSONValue
     reward: float | None = Field(description="null only when the env returned a non-finite reward.")

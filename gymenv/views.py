@@ -5,8 +5,8 @@ import base64
 from django.http import HttpResponse
 from django.shortcuts import render
 
-from gymenv.engine import get_engine
-from gymenv.errors import GymsiteError
+from gymsite.api import REMEDIES, status_of
+from gymsite.errors import GymsiteError
 from gymsite.responses import error_response
 
 CHART_EPISODES = 200  # the chart shows the latest episodes of a run
@@ -14,9 +14,9 @@ CHART_WIDTH, CHART_HEIGHT = 480, 120
 
 
 def home(request):
-    engine = get_engine()
+    engine = request.engine
     base = request.build_absolute_uri("/").rstrip("/")
-    instances = [instance_panel(engine.get(i["instance_id"]), i) for i in engine.list()["instances"]]
+    instances = [instance_panel(inst) for inst in engine.instances()]
     return render(request, "gymenv/home.html", {
         "engine": engine,
         "instances": instances,
@@ -25,13 +25,13 @@ def home(request):
     })
 
 
-def instance_panel(inst, summary: dict) -> dict:
-    panel = {**summary, "frame": inst.render_mode == "rgb_array" and not inst.needs_reset}
+def instance_panel(inst) -> dict:
+    panel = {**inst.summary().model_dump(), "frame": inst.render_mode == "rgb_array" and not inst.needs_reset}
     if inst.run is not None:
         stats = inst.run.statistics()
-        panel["run"] = inst.run.status()
-        panel["stats"] = stats
-        panel["chart"] = reward_chart([e["total_reward"] for e in stats["episodes"][-CHART_EPISODES:]])
+        panel["run"] = inst.run.status().model_dump()
+        panel["stats"] = stats.model_dump()
+        panel["chart"] = reward_chart([e.total_reward for e in stats.episodes[-CHART_EPISODES:]])
     return panel
 
 
@@ -52,12 +52,11 @@ def reward_chart(rewards: list[float | None]) -> dict | None:
 async def frame(request, instance_id: str):
     """The instance's current frame as a PNG (rgb_array instances with an episode in progress)."""
     try:
-        engine = get_engine()
-        inst = engine.get(instance_id)
-        answer = await inst.call(inst.op_render, "rgb_array")
+        inst = request.engine.get(instance_id)
+        frame = await inst.call(inst.op_render, "rgb_array")
     except GymsiteError as err:
-        return error_response(err.message, err.code, err.status)
-    return HttpResponse(base64.b64decode(answer["render"]), content_type="image/png",
+        return error_response(err.worded(REMEDIES), err.code, status_of(err))
+    return HttpResponse(base64.b64decode(frame.render), content_type="image/png",
                         headers={"Cache-Control": "no-store"})
 
 

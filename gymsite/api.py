@@ -8,7 +8,8 @@ from ninja.errors import HttpError, ValidationError
 from ninja.parser import Parser
 
 from gymenv.api import router as envs_router
-from gymenv.errors import GymsiteError, describe_validation_errors
+from gymsite import errors
+from gymsite.errors import GymsiteError, describe_validation_errors
 from gymsite.responses import error_response
 from runs.api import router as runs_router
 
@@ -37,9 +38,36 @@ api.add_router("", envs_router)
 api.add_router("", runs_router)
 
 
+# The REST door's wire form of each domain error: its status, and what to do next in REST's words.
+STATUS: dict[type[GymsiteError], int] = {
+    errors.InvalidArgument: 422,
+    errors.EnvNotAllowed: 403,
+    errors.UnknownInstance: 404,
+    errors.UnknownRun: 404,
+    errors.RunTrackingOff: 404,
+    errors.StateConflict: 409,
+    errors.InstanceLimit: 429,
+    errors.EnvFailed: 500,
+    errors.LedgerFailed: 500,
+    errors.EnvTimeout: 504,
+}
+REMEDIES = {
+    "list_instances": "GET /envs lists the live ones",
+    "list_runs": "GET /runs lists the recorded runs",
+    "reset_run": "POST /run/reset starts a new run",
+    "resume_run": "POST /run/resume to continue",
+    "close_env": "POST /close closes its env",
+    "delete_instance": "DELETE /envs/{id} one you no longer need",
+}
+
+
+def status_of(exc: GymsiteError) -> int:
+    return next((STATUS[cls] for cls in type(exc).__mro__ if cls in STATUS), 500)
+
+
 @api.exception_handler(GymsiteError)
 def gymsite_error(request, exc: GymsiteError):
-    return error_response(exc.message, exc.code, exc.status)
+    return error_response(exc.worded(REMEDIES), exc.code, status_of(exc))
 
 
 @api.exception_handler(ValidationError)

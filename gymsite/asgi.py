@@ -1,9 +1,12 @@
 """The one ASGI application: `/mcp` to the MCP server, everything else to Django, one lifespan.
 
 Django's ASGI handler refuses lifespan events, and the MCP session manager must be running
-before `/mcp` answers, so this small app owns the lifespan. Built by a factory because the
-session manager can be started only once per MCP server.
+before `/mcp` answers, so a Starlette router owns the lifespan. Built by a factory because the
+session manager can be started only once per MCP server. `application` (settings.ASGI_APPLICATION,
+for `uvicorn gymsite.asgi:application` and any ASGI server) builds its server from the environment.
 """
+
+from __future__ import annotations
 
 import asyncio
 import contextlib
@@ -11,14 +14,23 @@ import functools
 import io
 import logging
 import os
+from typing import TYPE_CHECKING, Any
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gymsite.settings")
 
 import django  # noqa: E402
 from django.conf import settings  # noqa: E402
-from django.core.handlers.asgi import ASGIHandler, get_script_prefix  # noqa: E402
+from django.core.exceptions import DisallowedHost  # noqa: E402
+from django.core.handlers.asgi import ASGIHandler, ASGIRequest, get_script_prefix  # noqa: E402
+from django.core.handlers.exception import convert_exception_to_response  # noqa: E402
 from django.db import close_old_connections  # noqa: E402
+from django.http.request import split_domain_port, validate_host  # noqa: E402
 from django.urls import set_script_prefix  # noqa: E402
+from django.utils.module_loading import import_string  # noqa: E402
+
+if TYPE_CHECKING:
+    from gymenv.engine import Engine
+    from gymsite.serving import ServerConfig
 
 log = logging.getLogger(__name__)
 
@@ -27,28 +39,38 @@ REAP_INTERVAL = 30.0
 DRAIN_LIMIT = 64 * 1024 * 1024
 
 
-class DjangoHandler(ASGIHandler):
-    """Django's ASGI handler with the middleware list named by `middleware_setting`.
+class GymsiteRequest(ASGIRequest):
+    """A request that carries its server (`request.engine`, `request.server`) and checks Host
+    against that server's names: settings stay as loaded, whatever address a server binds."""
 
-    API routes get a lean async-only stack; the admin and pages get the full browser stack.
-    """
+    engine: Engine
+    server: ServerConfig
+    allowed_hosts: list[str]
 
-    def __init__(self, middleware_setting: str):
-        self.middleware_setting = middleware_setting
+    def get_host(self) -> str:
+        host = self._get_raw_host()
+        domain, _ = split_domain_port(host)
+        if domain and validate_host(domain, self.allowed_hosts):
+            return host
+        raise DisallowedHost(f"Invalid HTTP_HOST header: {host[:100]!r}")
+
+
+class ServerHandler(ASGIHandler):
+    """Django's ASGI handler for one server: its requests carry that server's engine and config."""
+
+    def __init__(self, *, engine: Engine, config: ServerConfig, allowed_hosts: list[str]):
+        self.engine, self.config, self.allowed_hosts = engine, config, allowed_hosts
+        request_class = type("Request", (GymsiteRequest,), {
+            "engine": engine, "server": config, "allowed_hosts": allowed_hosts})
+        self.request_class = request_class
         super().__init__()
 
-    def load_middleware(self, is_async=False):
-        # BaseHandler reads settings.MIDDLEWARE; swap in our list while it builds the chain
-        # (this runs once, at app creation, before any request).
-        full = settings.MIDDLEWARE
-        settings.MIDDLEWARE = getattr(settings, self.middleware_setting)
-        try:
-            super().load_middleware(is_async=is_async)
-        finally:
-            settings.MIDDLEWARE = full
+
+class BrowserHandler(ServerHandler):
+    """The admin and the pages: Django's full request cycle and settings.MIDDLEWARE."""
 
 
-class ApiHandler(DjangoHandler):
+class ApiHandler(ServerHandler):
     """The API's request cycle: Django's, less what costs thread hops on every request.
 
     Django's ASGIHandler runs each request in a ThreadSensitiveContext (a fresh thread per request
@@ -56,11 +78,21 @@ class ApiHandler(DjangoHandler):
     step rate to a third. Here the async engine views need neither; the sync views (the ledger's,
     which use the ORM) get the connection hygiene those signals gave, in their own thread.
     URL resolution is cached per path: the same few paths are resolved thousands of times a second.
+    Checked against Django 5.2 (tests/test_api_handler.py runs on whatever Django is installed).
     """
 
-    def __init__(self):
-        super().__init__("API_MIDDLEWARE")
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
         self.max_body = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+
+    def load_middleware(self, is_async=False):
+        # settings.API_MIDDLEWARE are async-only function middleware: they need none of the sync/async
+        # adaptation BaseHandler.load_middleware does for settings.MIDDLEWARE, so the chain is built here.
+        self._view_middleware, self._template_response_middleware, self._exception_middleware = [], [], []
+        handler = convert_exception_to_response(self._get_response_async)
+        for path in reversed(settings.API_MIDDLEWARE):
+            handler = convert_exception_to_response(import_string(path)(handler))
+        self._middleware_chain = handler
 
     async def __call__(self, scope, receive, send):
         if declared_length(scope) > self.max_body:
@@ -125,53 +157,63 @@ def is_browser_path(path: str) -> bool:
     return path == "/" or path.startswith(BROWSER_PREFIXES)
 
 
-def create_app(*, engine=None, bench_noop: bool = False):
-    """The ASGI app serving `engine` (default: the configured process-wide engine).
+def create_app(*, engine: Engine, config: ServerConfig, allowed_hosts: list[str]):
+    """The ASGI app serving `engine`: a Starlette router, `/mcp` exactly (a Mount would make only
+    `/mcp/` work), everything else to Django's browser or API handler."""
+    from starlette.routing import Mount, Route, Router
 
-    `bench_noop` adds the no-op MCP tool bench/mcp_step.py measures as the MCP floor.
-    """
-    django.setup(set_prefix=False)
-    from gymenv.engine import get_engine, set_engine
     from gymenv.mcp import create_mcp_app
 
-    if engine is None:
-        engine = get_engine()
-    else:
-        set_engine(engine)
-    browser = DjangoHandler("MIDDLEWARE")
-    api = ApiHandler()
-    mcp_app, mcp_lifespan = create_mcp_app(engine=engine, allowed_hosts=list(settings.ALLOWED_HOSTS),
-                                           token=settings.GYMSITE_TOKEN, bench_noop=bench_noop)
+    django.setup(set_prefix=False)
+    handlers = {"engine": engine, "config": config, "allowed_hosts": allowed_hosts}
+    browser, api = BrowserHandler(**handlers), ApiHandler(**handlers)
+    mcp_app, mcp_lifespan = create_mcp_app(engine=engine, allowed_hosts=allowed_hosts, token=config.token)
 
-    async def lifespan(receive, send):
-        await receive()  # lifespan.startup
-        async with contextlib.AsyncExitStack() as stack:
-            try:
-                await stack.enter_async_context(mcp_lifespan())
-                reaper = asyncio.create_task(reap_idle_instances(engine))
-                stack.callback(reaper.cancel)
-            except Exception as exc:  # noqa: BLE001 - reported to the server, which exits
-                await send({"type": "lifespan.startup.failed", "message": str(exc)})
-                return
-            await send({"type": "lifespan.startup.complete"})
-            await receive()  # lifespan.shutdown
-        # Closing envs can block (GL contexts, subprocess envs): not on the event loop.
-        await asyncio.to_thread(engine.shutdown)
-        await send({"type": "lifespan.shutdown.complete"})
-
-    async def app(scope, receive, send):
-        if scope["type"] == "lifespan":
-            return await lifespan(receive, send)
-        path = scope.get("path", "")
-        if path == "/mcp":
-            return await mcp_app(scope, receive, send)
+    async def to_django(scope, receive, send):
         if scope["type"] != "http":
             return  # websockets: nothing here speaks them; uvicorn closes the connection
-        if is_browser_path(path):
-            return await browser(scope, receive, send)
-        return await api(scope, receive, send)
+        handler = browser if is_browser_path(scope["path"]) else api
+        await handler(scope, receive, send)
 
-    return app
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        async with mcp_lifespan():
+            reaper = asyncio.create_task(reap_idle_instances(engine))
+            try:
+                yield
+            finally:
+                reaper.cancel()
+                # Closing envs can block (GL contexts, subprocess envs): not on the event loop.
+                await asyncio.to_thread(engine.shutdown)
+
+    return Router(routes=[Route("/mcp", mcp_app), Mount("", app=to_django)], lifespan=lifespan)
+
+
+class EnvironmentApp:
+    """`gymsite.asgi:application`: the server the environment describes (GYMSITE_ENV, ... as the
+    README lists them), built when the ASGI server starts its lifespan, in each worker process."""
+
+    def __init__(self):
+        self._app = None
+
+    async def __call__(self, scope, receive, send):
+        if self._app is None:
+            if scope["type"] != "lifespan":
+                raise RuntimeError("gymsite.asgi:application needs an ASGI server that runs the lifespan "
+                                   "protocol (uvicorn, hypercorn, daphne)")
+            self._app = await asyncio.to_thread(self._build)
+        await self._app(scope, receive, send)
+
+    @staticmethod
+    def _build():
+        from gymsite import serving
+
+        config = serving.resolve(serving.config_from_environ())
+        config.check()
+        return serving.build_app(serving.build_engine(config), config)
+
+
+application = EnvironmentApp()
 
 
 def declared_length(scope) -> int:

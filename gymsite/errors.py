@@ -109,3 +109,18 @@ class LedgerFailed(GymsiteError):
     """The ledger could not commit a write: the answer is withheld rather than given unrecorded."""
 
     code = "ledger_error"
+
+
+def describe_validation_errors(errors: list[dict]) -> str:
+    """Pydantic's errors as one sentence a client can act on: where, what was wrong, what is expected."""
+    parts = []
+    for err in errors[:5]:
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
+        where = ".".join(loc[1:] if len(loc) > 1 else loc) or "body"
+        if err.get("type") == "missing":
+            parts.append(f"{where!r} is required")
+        elif err.get("type") == "extra_forbidden":
+            parts.append(f"{where!r} is not a known field")
+        else:
+            parts.append(f"{where!r}: {err.get('msg', 'invalid')}")
+    return "invalid request: " + "; ".join(parts)

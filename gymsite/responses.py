@@ -3,11 +3,17 @@
 import json
 
 from django.http import HttpResponse
+from pydantic import BaseModel
 
 
 def json_bytes(body) -> bytes:
     # allow_nan=False: the engine already turned non-finite numbers into null; this is the guard.
     return json.dumps(body, allow_nan=False, separators=(",", ":")).encode()
+
+
+def answer(model: BaseModel, status: int = 200) -> HttpResponse:
+    """A typed answer, serialized once (pydantic writes non-finite floats as null)."""
+    return HttpResponse(model.model_dump_json(), status=status, content_type="application/json")
 
 
 def json_response(body, status: int = 200) -> HttpResponse:

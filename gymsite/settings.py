@@ -58,7 +58,7 @@ def _secret_key() -> str:
 
 SECRET_KEY = _secret_key()
 DEBUG = envbool("GYMSITE_DEBUG", False)
-# runserver_gym adds its bind host; these are what a loopback server answers to.
+# A server adds its bind host (gymsite/serving.py: allowed_hosts); these are what a loopback server answers to.
 ALLOWED_HOSTS = envlist("GYMSITE_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = envlist("GYMSITE_CSRF_TRUSTED_ORIGINS", [])
 
@@ -153,8 +153,4 @@ LOGGING = {
     "loggers": {"django.request": {"level": "ERROR"}},
 }
 
-# gymsite's own knobs (runserver_gym's flags override them).
-GYMSITE_TOKEN = os.environ.get("GYM_API_TOKEN") or None
-GYMSITE_MAX_INSTANCES = envint("GYMSITE_MAX_INSTANCES", 64)
-GYMSITE_IDLE_TIMEOUT = envint("GYMSITE_IDLE_TIMEOUT", 3600)
-GYMSITE_MAX_ENV_KWARGS_BYTES = envint("GYMSITE_MAX_ENV_KWARGS_BYTES", 4096)
+# gymsite's own knobs (GYMSITE_ENV, GYM_API_TOKEN, ...) are read by gymsite/serving.py, which owns their defaults.

@@ -11,12 +11,11 @@ from django.http import StreamingHttpResponse
 from ninja import Query, Router, Schema
 from pydantic import Field
 
-from gymenv.engine import get_engine
 from gymenv.schemas import ErrorOut
 from gymsite import routing
-from gymsite.responses import json_response
+from gymsite.responses import answer
 from runs import selectors
-from runs.manager import live_manager
+from runs.live import live_manager
 from runs.schemas import RunListOut, RunResetOut, RunStatisticsOut, RunStatusOut, StepListOut
 
 router = Router(tags=["runs"])
@@ -31,37 +30,37 @@ def for_default_and_each_instance(method: str, path: str, **kwargs):
 @for_default_and_each_instance("GET", "/run/status", response=RunStatusOut, summary="Progress of the current run")
 def run_status(request, instance_id: str):
     """State, current episode and step, and episodes ended out of the run's total."""
-    return json_response(get_engine().run_manager(instance_id).status())
+    return answer(request.engine.run_manager(instance_id).status())
 
 
 @for_default_and_each_instance("GET", "/run/statistics", response=RunStatisticsOut,
                                summary="Statistics of the current run")
 def run_statistics(request, instance_id: str):
     """Totals, averages, success rate and one summary per episode (the open one included)."""
-    return json_response(get_engine().run_manager(instance_id).statistics())
+    return answer(request.engine.run_manager(instance_id).statistics())
 
 
 @for_default_and_each_instance("POST", "/run/reset", response=RunResetOut, summary="Start a new run")
 def run_reset(request, instance_id: str):
     """Ends the current run (an unfinished one in `error`, "reset by client") and starts a new one."""
-    return json_response(get_engine().run_manager(instance_id).reset())
+    return answer(request.engine.run_manager(instance_id).reset())
 
 
 @for_default_and_each_instance("POST", "/run/start", response=RunStatusOut, summary="Start or resume the run")
 def run_start(request, instance_id: str):
     """Running: nothing to do. Paused: resumes. Completed or error: starts a new run."""
-    return json_response(get_engine().run_manager(instance_id).start())
+    return answer(request.engine.run_manager(instance_id).start())
 
 
 @for_default_and_each_instance("POST", "/run/pause", response=RunStatusOut, summary="Pause the run")
 def run_pause(request, instance_id: str):
     """Until resume, reset and step answer 409 run_paused."""
-    return json_response(get_engine().run_manager(instance_id).pause())
+    return answer(request.engine.run_manager(instance_id).pause())
 
 
 @for_default_and_each_instance("POST", "/run/resume", response=RunStatusOut, summary="Resume a paused run")
 def run_resume(request, instance_id: str):
-    return json_response(get_engine().run_manager(instance_id).resume())
+    return answer(request.engine.run_manager(instance_id).resume())
 
 
 class RunFilters(Schema):
@@ -80,7 +79,7 @@ class StepPage(Schema):
 @router.get("/runs", response={200: RunListOut, 422: ErrorOut}, summary="Run history, newest first")
 def run_list(request, filters: Query[RunFilters]):
     """Every recorded run (live or finished), filtered by env_id, state or instance_id, page by page."""
-    return json_response(selectors.run_list(**filters.dict()))
+    return answer(selectors.run_list(**filters.dict()))
 
 
 @router.get("/runs/{run_id}", response={200: RunStatisticsOut, **ERRORS}, summary="One run's statistics")
@@ -88,14 +87,14 @@ def run_detail(request, run_id: str):
     """The /run/statistics of any recorded run, live or finished."""
     manager = live_manager(run_id)
     live = manager.live_episode(run_id) if manager is not None else None
-    return json_response(selectors.run_statistics(run_id=run_id, live=live))
+    return answer(selectors.run_statistics(run_id=run_id, live=live))
 
 
 @router.get("/runs/{run_id}/episodes/{episode_num}/steps", response={200: StepListOut, **ERRORS},
             summary="An episode's steps, page by page")
 def step_list(request, run_id: str, episode_num: int, params: Query[StepPage]):
     """Each step's action, reward, flags, observation (after the step) and info, in order."""
-    return json_response(selectors.step_list(run_id=run_id, episode_num=episode_num, **params.dict()))
+    return answer(selectors.step_list(run_id=run_id, episode_num=episode_num, **params.dict()))
 
 
 @router.get("/runs/{run_id}/export.jsonl", response={404: ErrorOut}, summary="Export a run as JSON Lines")

@@ -24,18 +24,12 @@ from typing import Any, Callable, TypeVar
 
 from django.db import connection, transaction
 
-from gymenv.errors import GymsiteError
+from gymsite.errors import LedgerFailed
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 _STOP = object()
-
-
-class LedgerError(GymsiteError):
-    """The ledger could not commit a write: the answer is withheld rather than given unrecorded."""
-
-    status, code = 500, "ledger_error"
 
 
 class LedgerWriter:
@@ -79,7 +73,7 @@ class LedgerWriter:
             self._queue.put((fn, future), timeout=self.timeout)
             return future.result(timeout=self.timeout)
         except (queue.Full, FutureTimeout):
-            raise LedgerError(f"the database did not commit a ledger write within {self.timeout:.0f} s") from None
+            raise LedgerFailed(f"the database did not commit a ledger write within {self.timeout:.0f} s") from None
 
     def stop(self) -> None:
         """Commit what is queued, close the writer's DB connection and end the thread (it restarts on demand)."""

@@ -14,26 +14,22 @@ from __future__ import annotations
 import math
 import threading
 import uuid
-import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable
 
+from django.db import connection
 from django.utils import timezone
 
-from gymenv.errors import Conflict, ResetRequired, RunCompleted, RunPaused
-from runs import selectors, services
-from runs.ledger import LedgerError, ledger_call
+from gymenv.engine import RecorderSpec
+from gymenv.schemas import ResetProgress, StepProgress
+from gymsite.errors import InstanceClosed, LedgerFailed, ResetRequired, RunCompleted, RunEnded, RunPaused
+from runs import live, selectors, services
+from runs.ledger import ledger_call
 from runs.models import RunState
+from runs.schemas import RunProgress, RunResetOut, RunStatisticsOut, RunStatusOut
 
 ERROR_MESSAGE_CHARS = 2000
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    num_episodes: int = 10
-    max_steps_per_episode: int = 1000
-    success_threshold: float | None = None  # overrides the spec's reward_threshold
 
 
 @dataclass
@@ -56,33 +52,20 @@ def episode_success(*, info: dict, total_reward: float, threshold: float | None,
     return terminated and not truncated and final_reward is not None and final_reward > 0
 
 
-# Live runs of this process, by run id: /runs/{id} overlays the open episode, and
-# runs_interrupt_stale must not close them. Weak: a manager dropped without close() leaves.
-_live: weakref.WeakValueDictionary[str, RunManager] = weakref.WeakValueDictionary()
-_live_lock = threading.Lock()
-
-
-def live_manager(run_id: str) -> RunManager | None:
-    with _live_lock:
-        return _live.get(str(run_id))
-
-
-def live_run_ids() -> list[str]:
-    with _live_lock:
-        return list(_live.keys())
-
-
 class RunManager:
-    def __init__(self, *, instance_id: str, env_id: str, env_kwargs: dict, env_spec: dict | None,
-                 reward_threshold: float | None, config: RunConfig):
-        self.instance_id = instance_id
-        self.env_id = env_id
-        self.env_kwargs = env_kwargs
-        self.env_spec = env_spec
-        self.config = config
-        self.threshold = config.success_threshold if config.success_threshold is not None else reward_threshold
+    """The ledger's side of the engine's recorder port (gymenv.engine.EpisodeRecorder)."""
+
+    def __init__(self, spec: RecorderSpec):
+        self.instance_id = spec.instance_id
+        self.env_id = spec.env_id
+        self.env_kwargs = spec.env_kwargs
+        self.env_spec = spec.env_spec
+        self.config = spec.policy
+        self.threshold = (spec.policy.success_threshold if spec.policy.success_threshold is not None
+                          else spec.reward_threshold)
         self._lock = threading.Lock()
         self._run_uuid: uuid.UUID | None = None
+        self._closed = False  # the instance went away: no run control may start another run
         with self._lock:
             self._write(self._new_run_writes())
 
@@ -96,7 +79,7 @@ class RunManager:
                 raise RunPaused(self._paused_message())
             self._refuse_when_last_episode_abandoned()
 
-    def on_reset(self, *, seed: int | None, observation: Any, info: dict) -> dict:
+    def on_reset(self, *, seed: int | None, observation: Any, info: dict) -> ResetProgress:
         now = timezone.now()
         with self._lock:
             # A pause that arrived while the env was resetting lets this reset finish; an end does not.
@@ -115,8 +98,8 @@ class RunManager:
                 run_id=run_id, episode_num=num, seed=seed, observation=observation, info=info,
                 started_at=now, first=num == 1), opened))
             self._write(*writes)
-            return {"run_id": self.run_id, "episode_num": num, "total_episodes": self.config.num_episodes,
-                    "max_steps": self.config.max_steps_per_episode}
+            return ResetProgress(run_id=self.run_id, episode_num=num, total_episodes=self.config.num_episodes,
+                                 max_steps=self.config.max_steps_per_episode)
 
     def before_step(self) -> None:
         with self._lock:
@@ -128,7 +111,7 @@ class RunManager:
                                     "call reset to start its next episode")
 
     def on_step(self, *, action: Any, observation: Any, reward: float | None, terminated: bool, truncated: bool,
-                info: dict) -> tuple[bool, dict]:
+                info: dict) -> tuple[bool, StepProgress]:
         """Record a step; returns (truncated, run_progress): the step limit truncates the episode."""
         now = timezone.now()
         with self._lock:
@@ -158,16 +141,14 @@ class RunManager:
             try:
                 # A step alone is one INSERT (services.step_record); an episode's end adds more.
                 self._write(*writes, single_statement=len(writes) == 1)
-            except LedgerError as exc:
+            except LedgerFailed as exc:
                 # The env has moved on without this step on record: the run's trajectory would
                 # have a hole, so the run stops here (POST /run/reset starts a clean one).
                 self._fail(f"step {step_num} could not be recorded: {exc.message}"[:ERROR_MESSAGE_CHARS])
                 raise
-            return truncated, {
-                "run_id": self.run_id, "episode_num": ep.num, "step_num": step_num,
-                "completed_episodes": self._completed, "total_episodes": self.config.num_episodes,
-                "run_state": self._state.value,
-            }
+            return truncated, StepProgress(
+                run_id=self.run_id, episode_num=ep.num, step_num=step_num, completed_episodes=self._completed,
+                total_episodes=self.config.num_episodes, run_state=self._state.value)
 
     def on_error(self, message: str) -> None:
         """The env raised: the run stops in `error` with the message, its open episode kept."""
@@ -176,52 +157,61 @@ class RunManager:
                 self._fail(message[:ERROR_MESSAGE_CHARS])
 
     def close(self, reason: str) -> None:
-        """The instance goes away: an unfinished run ends in `error` with `reason`; a completed one is untouched."""
-        with self._lock:
-            if self._state in (RunState.RUNNING, RunState.PAUSED, RunState.IDLE):
-                self._fail(reason)
-            self._unregister()
+        """The instance goes away: an unfinished run ends in `error` with `reason`; a completed one is
+        untouched. Called last on the owner thread, which then gives back its database connection."""
+        try:
+            with self._lock:
+                self._closed = True
+                if self._state in (RunState.RUNNING, RunState.PAUSED, RunState.IDLE):
+                    self._fail(reason)
+                self._unregister()
+        finally:
+            connection.close()
 
     # -- request threads ------------------------------------------------------------------------
 
-    def status(self) -> dict:
+    def status(self) -> RunStatusOut:
         with self._lock:
             return self._status()
 
-    def statistics(self) -> dict:
+    def statistics(self) -> RunStatisticsOut:
         with self._lock:
-            run_id, live = self._run_uuid, self._live_episode()
-        return selectors.run_statistics(run_id=run_id, live=live)
+            run_id, open_episode = self._run_uuid, self._live_episode()
+        return selectors.run_statistics(run_id=run_id, live=open_episode)
 
     def live_episode(self, run_id: str) -> selectors.LiveEpisode | None:
         """The open episode's in-memory totals, if `run_id` is still this manager's current run."""
         with self._lock:
             return self._live_episode() if self.run_id == str(run_id) else None
 
-    def reset(self) -> dict:
+    def reset(self) -> RunResetOut:
         """Start a new run; an unfinished one ends in `error` ("reset by client"), a finished one is kept as is."""
         with self._lock:
+            self._refuse_when_closed()
             self._write(self._end_writes_for_replacement(), self._new_run_writes())
-            return {"success": True, "message": "Run reset successfully", "run_id": self.run_id}
+            return RunResetOut(run_id=self.run_id)
 
-    def start(self) -> dict:
+    def start(self) -> RunStatusOut:
         """running: nothing to do; paused: resume; completed or error: a new run."""
         with self._lock:
+            self._refuse_when_closed()
             if self._state in (RunState.COMPLETED, RunState.ERROR):
                 self._write(self._new_run_writes())
             elif self._state in (RunState.PAUSED, RunState.IDLE):
                 self._set_state(RunState.RUNNING)
             return self._status()
 
-    def pause(self) -> dict:
+    def pause(self) -> RunStatusOut:
         with self._lock:
+            self._refuse_when_closed()
             self._refuse_when_over()
             if self._state == RunState.RUNNING:
                 self._set_state(RunState.PAUSED)
             return self._status()
 
-    def resume(self) -> dict:
+    def resume(self) -> RunStatusOut:
         with self._lock:
+            self._refuse_when_closed()
             self._refuse_when_over()
             if self._state in (RunState.PAUSED, RunState.IDLE):
                 self._set_state(RunState.RUNNING)
@@ -244,10 +234,10 @@ class RunManager:
 
         try:
             results = ledger_call(write_all, single_statement=single_statement)
-        except LedgerError:
+        except LedgerFailed:
             raise
         except Exception as exc:
-            raise LedgerError(f"the ledger could not record this: {type(exc).__name__}: {exc}") from exc
+            raise LedgerFailed(f"the ledger could not record this: {type(exc).__name__}: {exc}") from exc
         for w, result in zip(writes, results):
             if w.after is not None:
                 w.after(result)
@@ -270,8 +260,7 @@ class RunManager:
             self._last_episode_num = self._current_step = 0
             self._completed = self._successful = self._total_steps = 0
             self._total_reward = 0.0
-            with _live_lock:
-                _live[self.run_id] = self
+            live.register(self.run_id, self)
 
         return _Write(write, after)
 
@@ -336,7 +325,7 @@ class RunManager:
     def _fail(self, message: str) -> None:
         try:
             self._write(self._end_run_writes(RunState.ERROR, message))
-        except LedgerError:
+        except LedgerFailed:
             # The database is gone too: stop the run in memory; the next start marks it interrupted.
             self._state, self._error = RunState.ERROR, message
 
@@ -350,16 +339,17 @@ class RunManager:
 
     def _unregister(self) -> None:
         if self._run_uuid is not None:
-            with _live_lock:
-                if _live.get(self.run_id) is self:
-                    del _live[self.run_id]
+            live.unregister(self.run_id, self)
+
+    def _refuse_when_closed(self) -> None:
+        if self._closed:
+            raise InstanceClosed(f"instance {self.instance_id} was closed; its run {self.run_id} is over")
 
     def _refuse_when_over(self) -> None:
         if self._state == RunState.COMPLETED:
             raise RunCompleted(self._completed_message())
         if self._state == RunState.ERROR:
-            raise Conflict(f"run {self.run_id} stopped with an error ({self._error}); "
-                           "POST /run/reset starts a new run", code="run_error")
+            raise RunEnded(f"run {self.run_id} stopped with an error ({self._error})")
 
     def _refuse_when_last_episode_abandoned(self) -> None:
         if self._episode is not None and self._completed + 1 >= self.config.num_episodes:
@@ -370,24 +360,19 @@ class RunManager:
 
     def _completed_message(self) -> str:
         n = self.config.num_episodes
-        return f"run {self.run_id} is completed ({n}/{n} episodes); POST /run/reset starts a new run"
+        return f"run {self.run_id} is completed ({n}/{n} episodes)"
 
     def _paused_message(self) -> str:
-        return f"run {self.run_id} is paused; POST /run/resume to continue"
+        return f"run {self.run_id} is paused"
 
-    def _status(self) -> dict:
+    def _status(self) -> RunStatusOut:
         total = self.config.num_episodes
-        return {
-            "success": True,
-            "run_id": self.run_id,
-            "state": self._state.value,
-            "current_episode": self._last_episode_num,
-            "current_step": self._episode.steps if self._episode is not None else self._current_step,
-            "completed_episodes": self._completed,
-            "total_episodes": total,
-            "progress": {"episodes": f"{self._completed}/{total}",
-                         "percentage": round(100.0 * self._completed / total, 2) if total else 0.0},
-        }
+        return RunStatusOut(
+            run_id=self.run_id, state=self._state.value, current_episode=self._last_episode_num,
+            current_step=self._episode.steps if self._episode is not None else self._current_step,
+            completed_episodes=self._completed, total_episodes=total,
+            progress=RunProgress(episodes=f"{self._completed}/{total}",
+                                 percentage=round(100.0 * self._completed / total, 2) if total else 0.0))
 
     def _live_episode(self) -> selectors.LiveEpisode | None:
         ep = self._episode

@@ -100,7 +100,7 @@ class RunListOut(BaseModel):
 class StepRecord(BaseModel):
     step_num: int
     action: Any
-    reward: float
+    reward: float | None = Field(description="null only when the env returned a non-finite reward.")
     terminated: bool
     truncated: bool
     observation: Any

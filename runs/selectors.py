@@ -12,8 +12,9 @@ from datetime import datetime
 from django.db.models import Count, Max, Sum
 from django.utils import timezone
 
-from gymenv.errors import NotFound
+from gymsite.errors import UnknownRun
 from runs.models import Episode, Run, Step
+from runs.schemas import RunListOut, RunStatisticsOut, StepListOut
 
 
 @dataclass(frozen=True)
@@ -30,10 +31,10 @@ def run_get(*, run_id: str | uuid.UUID) -> Run:
     try:
         return Run.objects.get(pk=uuid.UUID(str(run_id)))
     except (ValueError, Run.DoesNotExist):
-        raise NotFound(f"no run {str(run_id)[:80]!r}; GET /runs lists the recorded runs") from None
+        raise UnknownRun(f"no run {str(run_id)[:80]!r}") from None
 
 
-def run_statistics(*, run_id: str | uuid.UUID, live: LiveEpisode | None = None) -> dict:
+def run_statistics(*, run_id: str | uuid.UUID, live: LiveEpisode | None = None) -> RunStatisticsOut:
     """SPEC 7 /run/statistics: totals over the run's episodes, the open one included."""
     run = run_get(run_id=run_id)
     now = timezone.now()
@@ -46,8 +47,7 @@ def run_statistics(*, run_id: str | uuid.UUID, live: LiveEpisode | None = None) 
     completed = len(ended)
     successful = sum(ep.success for ep in ended)
     last = episodes[-1] if episodes else None
-    return {
-        "success": True,
+    return RunStatisticsOut.model_validate({
         "run_id": str(run.pk),
         "env_id": run.env_id,
         "instance_id": run.instance_id,
@@ -70,11 +70,11 @@ def run_statistics(*, run_id: str | uuid.UUID, live: LiveEpisode | None = None) 
         "successful_episodes": successful,
         "duration": _seconds(run.started_at, run.ended_at or now),
         "episodes": [_episode_summary(ep, now) for ep in episodes],
-    }
+    })
 
 
 def run_list(*, env_id: str | None = None, state: str | None = None, instance_id: str | None = None,
-             page: int = 1, page_size: int = 50) -> dict:
+             page: int = 1, page_size: int = 50) -> RunListOut:
     """Run history, newest first (served by the run_newest / run_env_newest / run_state_newest indexes)."""
     runs = Run.objects.order_by("-created_at").defer("env_spec", "env_kwargs")
     if env_id:
@@ -85,14 +85,13 @@ def run_list(*, env_id: str | None = None, state: str | None = None, instance_id
         runs = runs.filter(instance_id=instance_id)
     count = runs.count()
     offset = (page - 1) * page_size
-    return {
-        "success": True,
+    return RunListOut.model_validate({
         "runs": [run_summary(run) for run in runs[offset:offset + page_size]],
         "count": count,
         "page": page,
         "page_size": page_size,
         "num_pages": max(1, math.ceil(count / page_size)),
-    }
+    })
 
 
 def run_summary(run: Run) -> dict:
@@ -114,19 +113,18 @@ def run_summary(run: Run) -> dict:
     }
 
 
-def step_list(*, run_id: str, episode_num: int, page: int = 1, page_size: int = 100) -> dict:
+def step_list(*, run_id: str, episode_num: int, page: int = 1, page_size: int = 100) -> StepListOut:
     run = run_get(run_id=run_id)
     try:
         episode = run.episodes.only("pk").get(episode_num=episode_num)
     except Episode.DoesNotExist:
-        raise NotFound(f"run {run.pk} has no episode {episode_num}") from None
+        raise UnknownRun(f"run {run.pk} has no episode {episode_num}", remedy=None) from None
     # Step numbers run 1..n without gaps, so a page is a range on the (episode, step_num) index,
     # as fast on the last page of a million-step episode as on the first.
     offset = (page - 1) * page_size
     steps = episode.steps.filter(step_num__gt=offset).order_by("step_num")[:page_size]
     count = episode.steps.count()
-    return {
-        "success": True,
+    return StepListOut.model_validate({
         "run_id": str(run.pk),
         "episode_num": episode_num,
         "steps": [_step_record(step) for step in steps],
@@ -134,7 +132,7 @@ def step_list(*, run_id: str, episode_num: int, page: int = 1, page_size: int = 
         "page": page,
         "page_size": page_size,
         "num_pages": max(1, math.ceil(count / page_size)),
-    }
+    })
 
 
 def run_export_lines(*, run: Run) -> Iterator[bytes]:

@@ -13,6 +13,7 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
+from runs import live
 from runs.models import Episode, Run, RunState, Step
 
 
@@ -136,9 +137,7 @@ def runs_interrupt_stale(*, keep: list | None = None, reason: str = "interrupted
     `keep`: run ids not to touch (default: this process's live runs). Returns how many were closed.
     """
     if keep is None:
-        from runs.manager import live_run_ids
-
-        keep = live_run_ids()
+        keep = live.live_run_ids()
     now = timezone.now()
     open_runs = Run.objects.filter(state__in=[RunState.RUNNING, RunState.PAUSED]).exclude(pk__in=keep)
     stale = [run for run in open_runs.only("pk", "owner") if _owner_is_gone(run.owner)]

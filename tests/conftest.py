@@ -61,23 +61,23 @@ class LiveServer:
 
 
 @pytest.fixture
-def serve(transactional_db, settings):
-    """Starts gymsite (the real ASGI app, uvicorn, real DB) for an EngineConfig; stops it after the test."""
+def serve(transactional_db):
+    """Starts gymsite for a ServerConfig (the real ASGI app from the composition root, uvicorn, the
+    real DB) on a free port; stops it after the test. The run manager is off unless a test asks for
+    it (run_manager=True): most tests exercise the engine and the doors, the ledger's opt in."""
     import httpx2
     import uvicorn
 
-    from gymenv.engine import Engine, EngineConfig, set_engine
-    from gymsite.asgi import create_app
+    from gymsite import serving
 
     started = []
 
-    def start(*, token: str | None = None, **config) -> LiveServer:
-        settings.GYMSITE_TOKEN = token
-        engine = Engine(EngineConfig(**config))
-        engine.start()
-        app = create_app(engine=engine)
-        port = free_port()
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning"))
+    def start(**options) -> LiveServer:
+        config = serving.ServerConfig(**{"port": free_port(), "run_manager": False, **options})
+        engine = serving.build_engine(serving.resolve(config))
+        app = serving.build_app(engine, config)
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=config.port, lifespan="on",
+                                               log_level="warning"))
         server.install_signal_handlers = lambda: None  # not the main thread
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
@@ -87,14 +87,13 @@ def serve(transactional_db, settings):
             time.sleep(0.02)
         client = httpx2.Client(timeout=30)
         started.append((server, thread, client))
-        return LiveServer(f"http://127.0.0.1:{port}", engine, client)
+        return LiveServer(f"http://127.0.0.1:{config.port}", engine, client)
 
     yield start
     for server, thread, client in started:
         client.close()
         server.should_exit = True
         thread.join(timeout=30)
-    set_engine(None)
 
 
 @pytest.fixture

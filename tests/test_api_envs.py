@@ -6,7 +6,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-CARTPOLE = {"default_env_id": "CartPole-v1"}
+CARTPOLE = {"env_id": "CartPole-v1"}
 
 
 def gym_reference(env_id, seed, actions, **kwargs):
@@ -129,14 +129,14 @@ def test_render_in_a_mode_the_instance_lacks_says_how_to_get_it(serve):
 
 
 def test_ansi_instances_render_text(serve):
-    srv = serve(default_env_id="FrozenLake-v1", render_mode="ansi")
+    srv = serve(env_id="FrozenLake-v1", render_mode="ansi")
     srv.post("/reset", {"seed": 0})
     r = srv.post("/render", {})
     assert r.status == 200 and r.body["type"] == "text" and "F" in r.body["render"]
 
 
 def test_an_env_without_render_modes_gets_none_and_render_explains(serve):
-    srv = serve(default_env_id="ExplodingToy-v0")
+    srv = serve(env_id="ExplodingToy-v0")
     assert srv.get("/info").body["env_info"]["render_mode"] is None
     srv.post("/reset", {})
     assert "no render mode" in srv.post("/render", {}).body["error"]
@@ -160,7 +160,7 @@ def test_sample_gives_a_valid_action(serve):
 
 
 def test_dict_actions_and_non_finite_observations_travel_as_strict_json(serve):
-    srv = serve(default_env_id="DictToy-v0")
+    srv = serve(env_id="DictToy-v0")
     r = srv.post("/reset", {})
     assert r.status == 200 and r.body["observation"] == [0.0, None]
     r = srv.post("/step", {"action": {"move": 2, "force": [0.5, -0.5]}})
@@ -200,7 +200,7 @@ def test_unknown_instances_and_routes_are_json_404s(serve):
 
 
 def test_instances_have_their_own_episodes(serve):
-    srv = serve(default_env_id="CartPole-v1", allowed_env_ids=("Pendulum-v1",))
+    srv = serve(env_id="CartPole-v1", allow_env=("Pendulum-v1",))
     made = srv.post("/envs", {"env_id": "Pendulum-v1"})
     assert made.status == 201 and made.body["env_id"] == "Pendulum-v1"
     pid = made.body["instance_id"]
@@ -219,13 +219,13 @@ def test_instances_have_their_own_episodes(serve):
 def test_only_the_operators_env_ids_can_be_opened(serve, env_id, status):
     srv = serve(**CARTPOLE)
     assert_error(srv.post("/envs", {"env_id": env_id}), status)
-    assert len(srv.engine.list()["instances"]) == 1
+    assert len(srv.engine.instances()) == 1
 
 
 def test_client_env_kwargs_need_the_operators_consent_and_stay_small(serve):
-    srv = serve(default_env_id="FrozenLake-v1", render_mode="ansi")
+    srv = serve(env_id="FrozenLake-v1", render_mode="ansi")
     assert_error(srv.post("/envs", {"env_kwargs": {"map_name": "8x8"}}), 422)
-    srv = serve(default_env_id="FrozenLake-v1", allow_env_kwargs=True, max_env_kwargs_bytes=100)
+    srv = serve(env_id="FrozenLake-v1", allow_env_kwargs=True, max_env_kwargs_bytes=100)
     r = srv.post("/envs", {"env_kwargs": {"map_name": "8x8"}})
     assert r.status == 201
     obs_space = srv.get(f"/envs/{r.body['instance_id']}").body["env_info"]["observation_space"]
@@ -241,7 +241,7 @@ def test_human_render_mode_is_never_opened_for_a_client(serve):
 
 
 def test_the_instance_limit_is_429(serve):
-    srv = serve(default_env_id="CartPole-v1", max_instances=2)
+    srv = serve(env_id="CartPole-v1", max_instances=2)
     assert srv.post("/envs", {}).status == 201
     assert_error(srv.post("/envs", {}), 429, "too_many_instances")
 
@@ -252,7 +252,7 @@ def test_the_default_instance_cannot_be_deleted(serve):
 
 
 def test_idle_client_instances_are_closed_but_not_the_default(serve):
-    srv = serve(default_env_id="CartPole-v1", idle_timeout=0.05)
+    srv = serve(env_id="CartPole-v1", idle_timeout=0.05)
     iid = srv.post("/envs", {}).body["instance_id"]
     import time
 
@@ -262,7 +262,7 @@ def test_idle_client_instances_are_closed_but_not_the_default(serve):
 
 
 def test_an_env_that_raises_is_a_500_with_its_message_and_the_server_lives_on(serve):
-    srv = serve(default_env_id="ExplodingToy-v0")
+    srv = serve(env_id="ExplodingToy-v0")
     srv.post("/reset", {})
     r = srv.post("/step", {"action": 0})
     assert r.status == 200 and r.body["info"] == {"note": None}

@@ -1,6 +1,5 @@
 """The dashboard: what is served, live instances, run progress, reward charts and the latest frame."""
 
-from runs.manager import RunConfig
 
 
 def play_episodes(srv, n, steps=3):
@@ -11,7 +10,7 @@ def play_episodes(srv, n, steps=3):
 
 
 def test_the_dashboard_shows_run_progress_and_a_reward_chart(serve):
-    srv = serve(default_env_id="CartPole-v1", run=RunConfig(num_episodes=4, max_steps_per_episode=3))
+    srv = serve(env_id="CartPole-v1", run_manager=True, num_episodes=4, max_steps_per_episode=3)
     play_episodes(srv, 2)
     page = srv.client.get(srv.base + "/").text
     run_id = srv.get("/run/status").body["run_id"]
@@ -21,13 +20,13 @@ def test_the_dashboard_shows_run_progress_and_a_reward_chart(serve):
 
 
 def test_the_dashboard_says_when_nothing_is_recorded(serve):
-    srv = serve(default_env_id="CartPole-v1")
+    srv = serve(env_id="CartPole-v1")
     page = srv.client.get(srv.base + "/").text
     assert "The run manager is off" in page and "<polyline" not in page
 
 
 def test_the_frame_endpoint_serves_the_current_frame_as_png(serve):
-    srv = serve(default_env_id="CartPole-v1")
+    srv = serve(env_id="CartPole-v1")
     assert srv.get("/dashboard/frame/default.png").body["code"] == "reset_required"
     srv.post("/reset", {"seed": 0})
     r = srv.client.get(srv.base + "/dashboard/frame/default.png")
@@ -37,7 +36,7 @@ def test_the_frame_endpoint_serves_the_current_frame_as_png(serve):
 
 
 def test_the_dashboard_needs_the_token_and_a_browser_can_carry_it_in_a_cookie(serve):
-    srv = serve(token="s3cret", default_env_id="CartPole-v1")
+    srv = serve(token="s3cret", env_id="CartPole-v1")
     assert srv.get("/").status == 401
     r = srv.client.get(srv.base + "/?token=s3cret")
     assert r.status_code == 200 and "gymsite_token" in r.headers.get("set-cookie", "")

@@ -5,7 +5,7 @@ import time
 
 
 def test_a_one_second_step_delays_neither_health_nor_another_instance(serve):
-    srv = serve(default_env_id="SlowToy-v0", allowed_env_ids=("CartPole-v1",))
+    srv = serve(env_id="SlowToy-v0", allow_env=("CartPole-v1",))
     fast = srv.post("/envs", {"env_id": "CartPole-v1"}).body["instance_id"]
     srv.post("/reset", {})
     srv.post(f"/envs/{fast}/reset", {"seed": 0})
@@ -36,7 +36,7 @@ def test_a_one_second_step_delays_neither_health_nor_another_instance(serve):
 
 
 def test_calls_on_one_instance_run_in_order_on_its_owner_thread(serve):
-    srv = serve(default_env_id="CartPole-v1")
+    srv = serve(env_id="CartPole-v1")
     inst = srv.engine.get("default")
     names = {inst.call_sync(lambda: threading.current_thread().name) for _ in range(5)}
     assert len(names) == 1 and names != {threading.current_thread().name}

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from runs.ledger import ledger_stop
-from runs.manager import RunConfig, RunManager
+from gymenv.engine import RecorderSpec, RunPolicy
+from runs.manager import RunManager
 from runs.models import Run, Step
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,9 +28,9 @@ def _ledger_writer_stopped():
 
 
 def manager(instance_id="default", num_episodes=1000, max_steps=50) -> RunManager:
-    return RunManager(instance_id=instance_id, env_id="CartPole-v1", env_kwargs={}, env_spec=None,
+    return RunManager(RecorderSpec(instance_id=instance_id, env_id="CartPole-v1", env_kwargs={}, env_spec=None,
                       reward_threshold=None,
-                      config=RunConfig(num_episodes=num_episodes, max_steps_per_episode=max_steps))
+                      policy=RunPolicy(num_episodes=num_episodes, max_steps_per_episode=max_steps)))
 
 
 def play(rm: RunManager, steps: int, max_steps: int = 50) -> None:
@@ -59,7 +60,7 @@ def test_managers_on_many_threads_record_every_step_without_locking_errors():
         # locks whole tables, which WAL files never do.)
         while not stop.is_set():
             for rm in managers:
-                rm.status()
+                rm.status().model_dump()
 
     threads = [threading.Thread(target=drive, args=(rm,)) for rm in managers]
     watcher = threading.Thread(target=watch)
@@ -75,8 +76,8 @@ def test_managers_on_many_threads_record_every_step_without_locking_errors():
         assert Step.objects.filter(episode__run_id=rm.run_id).count() == 260
         run = Run.objects.get(pk=rm.run_id)
         assert (run.completed_episodes, run.total_steps) == (5, 250)  # 5 episodes hit the 50-step limit
-        assert rm.status()["current_episode"] == 6 and rm.status()["current_step"] == 10
-        assert rm.statistics()["total_steps"] == 260
+        assert rm.status().model_dump()["current_episode"] == 6 and rm.status().model_dump()["current_step"] == 10
+        assert rm.statistics().model_dump()["total_steps"] == 260
 
 
 @pytest.mark.django_db(transaction=True)
@@ -102,9 +103,10 @@ os.environ["DJANGO_SETTINGS_MODULE"] = "gymsite.settings"
 django.setup()
 from django.core.management import call_command
 call_command("migrate", verbosity=0)
-from runs.manager import RunConfig, RunManager
-rm = RunManager(instance_id="default", env_id="CartPole-v1", env_kwargs={}, env_spec=None, reward_threshold=None,
-                config=RunConfig(num_episodes=1000, max_steps_per_episode=50))
+from gymenv.engine import RecorderSpec, RunPolicy
+from runs.manager import RunManager
+rm = RunManager(RecorderSpec(instance_id="default", env_id="CartPole-v1", env_kwargs={}, env_spec=None, reward_threshold=None,
+                policy=RunPolicy(num_episodes=1000, max_steps_per_episode=50)))
 print(rm.run_id, flush=True)
 while True:
     rm.before_reset()
@@ -122,7 +124,7 @@ django.setup()
 from runs.services import runs_interrupt_stale
 from runs.selectors import run_statistics
 runs_interrupt_stale()
-print(json.dumps(run_statistics(run_id=sys.argv[1])))
+print(run_statistics(run_id=sys.argv[1]).model_dump_json())
 """
 
 
@@ -134,9 +136,10 @@ django.setup()
 from django.core.management import call_command
 from django.db import connection
 call_command("migrate", verbosity=0)
-from runs.manager import RunConfig, RunManager
-managers = [RunManager(instance_id=f"i{n}", env_id="CartPole-v1", env_kwargs={}, env_spec=None,
-                       reward_threshold=None, config=RunConfig(num_episodes=100, max_steps_per_episode=20))
+from gymenv.engine import RecorderSpec, RunPolicy
+from runs.manager import RunManager
+managers = [RunManager(RecorderSpec(instance_id=f"i{n}", env_id="CartPole-v1", env_kwargs={}, env_spec=None,
+                       reward_threshold=None, policy=RunPolicy(num_episodes=100, max_steps_per_episode=20)))
             for n in range(8)]
 errors, done = [], threading.Event()
 
@@ -155,7 +158,7 @@ def read():
     try:
         while not done.is_set():
             for rm in managers:
-                rm.statistics()
+                rm.statistics().model_dump()
     except Exception as exc:
         errors.append(repr(exc))
     finally:
@@ -170,7 +173,7 @@ for t in drivers:
 done.set()
 for t in readers:
     t.join()
-print(errors, [rm.statistics()["total_steps"] for rm in managers])
+print(errors, [rm.statistics().model_dump()["total_steps"] for rm in managers])
 """
 
 

@@ -7,7 +7,7 @@ from mcp.shared.exceptions import MCPError
 
 from tests.test_mcp_tools import MODES, connect
 
-TWO_ENVS = {"default_env_id": "CartPole-v1", "allowed_env_ids": ("Pendulum-v1",)}
+TWO_ENVS = {"env_id": "CartPole-v1", "allow_env": ("Pendulum-v1",)}
 
 
 async def read_json(client, uri):

@@ -11,9 +11,8 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from runs.manager import RunConfig
 
-CARTPOLE = {"default_env_id": "CartPole-v1"}
+CARTPOLE = {"env_id": "CartPole-v1"}
 MODES = ["auto", "legacy"]  # the SDK's sessionless 2026-07-28 default, and the initialize handshake
 ENV_TOOLS = {"reset_env", "step_env", "render_env", "close_env", "get_env_info", "sample_action"}
 MORE_TOOLS = {"create_env", "list_envs", "delete_env", "get_run_status", "get_run_statistics", "reset_run"}
@@ -89,7 +88,7 @@ def test_step_env_action_is_typed_by_the_env_action_space(serve):
 
 
 def test_with_several_envs_the_action_schema_is_any_of_theirs(serve):
-    tools = list_tools(serve(default_env_id="CartPole-v1", allowed_env_ids=("Pendulum-v1", "DictToy-v0")))
+    tools = list_tools(serve(env_id="CartPole-v1", allow_env=("Pendulum-v1", "DictToy-v0")))
     action = tools["step_env"].input_schema["properties"]["action"]
     kinds = sorted(s.get("type") for s in action["anyOf"])
     assert kinds == ["array", "integer", "object"], action
@@ -106,7 +105,7 @@ def test_read_tools_are_annotated_read_only_and_writes_are_not(serve):
 
 
 def test_descriptions_tell_an_agent_what_the_env_and_its_actions_are(serve):
-    tools = list_tools(serve(default_env_id="CartPole-v1", allowed_env_ids=("Pendulum-v1",)))
+    tools = list_tools(serve(env_id="CartPole-v1", allow_env=("Pendulum-v1",)))
     assert "Push cart to the left" in tools["step_env"].description
     assert "Torque" in tools["step_env"].description
     assert "Cart Position" in tools["reset_env"].description
@@ -153,7 +152,7 @@ def test_actions_are_never_coerced(serve, bad):
 
 
 def test_a_box_action_is_a_json_array_not_a_string(serve):
-    srv = serve(default_env_id="Pendulum-v1")
+    srv = serve(env_id="Pendulum-v1")
     ref = gym_reference("Pendulum-v1", 5, [[-1.0]])
     _, ok, as_string = call_tools(srv, ("reset_env", {"seed": 5}), ("step_env", {"action": [-1.0]}),
                                   ("step_env", {"action": "[-1.0]"}))
@@ -162,7 +161,7 @@ def test_a_box_action_is_a_json_array_not_a_string(serve):
 
 
 def test_a_dict_action_is_a_json_object(serve):
-    _, result = call_tools(serve(default_env_id="DictToy-v0"), ("reset_env", {}),
+    _, result = call_tools(serve(env_id="DictToy-v0"), ("reset_env", {}),
                            ("step_env", {"action": {"move": 2, "force": [0.5, -0.5]}}))
     assert not result.is_error, text(result)
     assert result.structured_content["observation"] == [2.0, 0.5] and result.structured_content["terminated"] is True
@@ -191,7 +190,7 @@ def test_missing_mistyped_or_unknown_arguments_get_one_line_invalid_argument_err
     assert_tool_error(result, "invalid_argument")
     assert result.structured_content == {"success": False, "error": message, "code": "invalid_argument"}
     assert text(result) == f"{message} (code: invalid_argument)"  # one line, no pydantic dump
-    assert len(srv.engine.list()["instances"]) == 1
+    assert len(srv.engine.instances()) == 1
 
 
 def test_every_problem_with_the_arguments_is_named_in_one_answer(serve):
@@ -237,7 +236,7 @@ def test_render_env_gives_png_image_content_with_its_metadata(serve):
 
 
 def test_render_env_gives_text_for_an_ansi_instance(serve):
-    srv = serve(default_env_id="FrozenLake-v1", render_mode="ansi")
+    srv = serve(env_id="FrozenLake-v1", render_mode="ansi")
     _, result = call_tools(srv, ("reset_env", {"seed": 0}), ("render_env", {}))
     assert [c.type for c in result.content] == ["text"] and "F" in text(result)
     assert result.structured_content["type"] == "text" and result.structured_content["render"] == text(result)
@@ -272,7 +271,7 @@ def test_get_env_info_describes_the_env_for_an_agent(serve):
 @pytest.mark.parametrize("mode", MODES)
 def test_a_null_instance_id_means_the_default_instance_on_every_tool(serve, mode):
     ref = gym_reference("CartPole-v1", 4, [1])
-    srv = serve(default_env_id="CartPole-v1", run=RunConfig(num_episodes=3))
+    srv = serve(env_id="CartPole-v1", run_manager=True, num_episodes=3)
     none = {"instance_id": None}
     results = call_tools(srv, ("reset_env", {"seed": 4, **none}), ("step_env", {"action": 1, **none}),
                          ("render_env", none), ("sample_action", none), ("get_env_info", none),
@@ -309,7 +308,7 @@ def test_an_unknown_instance_is_not_found_for_every_env_tool(serve):
 
 
 def test_an_env_that_raises_is_an_env_error_and_the_server_lives_on(serve):
-    srv = serve(default_env_id="ExplodingToy-v0")
+    srv = serve(env_id="ExplodingToy-v0")
     _, first, boom, after, reset = call_tools(srv, ("reset_env", {}), ("step_env", {"action": 0}),
                                               ("step_env", {"action": 0}), ("step_env", {"action": 0}),
                                               ("reset_env", {}))
@@ -334,7 +333,7 @@ def test_an_unexpected_failure_is_a_clear_tool_error(serve, monkeypatch):
 # -- instances -------------------------------------------------------------------------------------------
 
 def test_create_list_and_delete_instances(serve):
-    srv = serve(default_env_id="CartPole-v1", allowed_env_ids=("Pendulum-v1",))
+    srv = serve(env_id="CartPole-v1", allow_env=("Pendulum-v1",))
 
     async def body(client):
         made = (await client.call_tool("create_env", {"env_id": "Pendulum-v1"})).structured_content
@@ -360,13 +359,13 @@ def test_create_env_refuses_what_the_operator_did_not_allow(serve):
     assert_tool_error(module, "invalid_argument", "module imports")
     assert_tool_error(kwargs, "invalid_argument", "--allow-env-kwargs")
     assert_tool_error(steps, "invalid_argument", "'num_episodes': Input should be greater than or equal to 1")
-    assert len(srv.engine.list()["instances"]) == 1
+    assert len(srv.engine.instances()) == 1
 
 
 # -- runs ------------------------------------------------------------------------------------------------
 
 def test_run_tools_report_and_reset_the_run(serve):
-    srv = serve(default_env_id="CartPole-v1", run=RunConfig(num_episodes=5))
+    srv = serve(env_id="CartPole-v1", run_manager=True, num_episodes=5)
     reset, step, status, stats, new = call_tools(srv, ("reset_env", {"seed": 0}), ("step_env", {"action": 0}),
                                                  ("get_run_status", {}), ("get_run_statistics", {}),
                                                  ("reset_run", {}))
@@ -380,7 +379,7 @@ def test_run_tools_report_and_reset_the_run(serve):
 
 
 def test_a_completed_run_makes_reset_env_say_so_until_reset_run(serve):
-    srv = serve(default_env_id="CartPole-v1", run=RunConfig(num_episodes=1))
+    srv = serve(env_id="CartPole-v1", run_manager=True, num_episodes=1)
     results = call_tools(srv, ("reset_env", {"seed": 0}), ("reset_env", {}), ("reset_run", {}), ("reset_env", {}))
     assert_tool_error(results[1], "run_completed", "reset")
     assert not results[3].is_error

@@ -78,7 +78,7 @@ def test_mcp_and_rest_drive_the_same_instances(serve):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_two_agents_on_their_own_instances_do_not_interfere(serve, mode):
-    srv = serve(default_env_id="CartPole-v1", allowed_env_ids=("Pendulum-v1",))
+    srv = serve(env_id="CartPole-v1", allow_env=("Pendulum-v1",))
     plans = {"CartPole-v1": (21, [0, 1, 1, 0, 1, 0]),
              "Pendulum-v1": (22, [[1.5], [-2.0], [0.25], [0.0], [2.0], [-1.0]])}
     seen = {}

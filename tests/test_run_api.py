@@ -5,10 +5,9 @@ import json
 import pytest
 
 from runs.ledger import ledger_stop
-from runs.manager import RunConfig
 from runs.schemas import RunListOut, RunResetOut, RunStatisticsOut, RunStatusOut, StepListOut
 
-SMALL = {"default_env_id": "CartPole-v1", "run": RunConfig(num_episodes=2, max_steps_per_episode=3)}
+SMALL = {"env_id": "CartPole-v1", "run_manager": True, "num_episodes": 2, "max_steps_per_episode": 3}
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -87,7 +86,7 @@ def test_run_routes_of_an_unknown_instance_are_not_found(serve):
 
 
 def test_run_routes_say_when_the_run_manager_is_off(serve):
-    srv = serve(default_env_id="CartPole-v1", run=None)
+    srv = serve(env_id="CartPole-v1", run_manager=False)
     for method, path in (("GET", "/run/status"), ("GET", "/run/statistics"), ("POST", "/run/reset"),
                          ("POST", "/run/start"), ("POST", "/run/pause"), ("POST", "/run/resume")):
         assert_error(srv.request(method, path), 404, "run_manager_disabled")

@@ -2,9 +2,11 @@
 
 import pytest
 
-from gymenv.errors import Conflict, ResetRequired, RunCompleted, RunPaused
-from runs.ledger import LedgerError, ledger_stop
-from runs.manager import RunConfig, RunManager
+from gymsite.errors import ResetRequired, RunCompleted, RunEnded, RunPaused
+from gymsite.errors import LedgerFailed
+from runs.ledger import ledger_stop
+from gymenv.engine import RecorderSpec, RunPolicy
+from runs.manager import RunManager
 from runs.models import Episode, Run, Step
 
 # The manager writes through the ledger writer thread: tests need committed, visible rows.
@@ -18,21 +20,22 @@ def _ledger_writer_stopped():
 
 
 def manager(num_episodes=3, max_steps=5, threshold=None, reward_threshold=None) -> RunManager:
-    return RunManager(instance_id="default", env_id="CartPole-v1", env_kwargs={}, env_spec={"id": "CartPole-v1"},
+    return RunManager(RecorderSpec(instance_id="default", env_id="CartPole-v1", env_kwargs={}, env_spec={"id": "CartPole-v1"},
                       reward_threshold=reward_threshold,
-                      config=RunConfig(num_episodes=num_episodes, max_steps_per_episode=max_steps,
-                                       success_threshold=threshold))
+                      policy=RunPolicy(num_episodes=num_episodes, max_steps_per_episode=max_steps,
+                                       success_threshold=threshold)))
 
 
 def reset(rm, seed=None):
     rm.before_reset()
-    return rm.on_reset(seed=seed, observation=[0.0, 0.0], info={})
+    return rm.on_reset(seed=seed, observation=[0.0, 0.0], info={}).model_dump()
 
 
 def step(rm, reward=1.0, terminated=False, truncated=False, info=None, action=1):
     rm.before_step()
-    return rm.on_step(action=action, observation=[0.1, 0.2], reward=reward, terminated=terminated,
-                      truncated=truncated, info=info or {})
+    truncated, progress = rm.on_step(action=action, observation=[0.1, 0.2], reward=reward, terminated=terminated,
+                                     truncated=truncated, info=info or {})
+    return truncated, progress.model_dump()
 
 
 def test_a_new_manager_commits_a_running_run():
@@ -40,7 +43,7 @@ def test_a_new_manager_commits_a_running_run():
     run = Run.objects.get(pk=rm.run_id)
     assert run.state == "running" and run.env_id == "CartPole-v1" and run.num_episodes == 3
     assert run.env_spec == {"id": "CartPole-v1"} and run.started_at is None
-    assert rm.status() == {
+    assert rm.status().model_dump() == {
         "success": True, "run_id": rm.run_id, "state": "running", "current_episode": 0, "current_step": 0,
         "completed_episodes": 0, "total_episodes": 3, "progress": {"episodes": "0/3", "percentage": 0.0},
     }
@@ -65,7 +68,7 @@ def test_each_step_is_committed_with_what_the_env_answered():
     row = Step.objects.get(episode__run_id=rm.run_id)
     assert (row.step_num, row.action, row.reward) == (1, [1, 0], 0.5)
     assert (row.info, row.observation) == ({"lives": 3}, [0.1, 0.2])
-    assert rm.status()["current_step"] == 1
+    assert rm.status().model_dump()["current_step"] == 1
 
 
 def test_the_step_that_reaches_the_limit_is_truncated_and_ends_the_episode():
@@ -88,7 +91,7 @@ def test_a_terminated_episode_ends_and_counts_toward_the_run():
     assert truncated is False and progress["completed_episodes"] == 1
     run = Run.objects.get(pk=rm.run_id)
     assert (run.completed_episodes, run.total_steps, run.total_reward) == (1, 2, 2.0)
-    assert rm.status()["progress"] == {"episodes": "1/3", "percentage": 33.33}
+    assert rm.status().model_dump()["progress"] == {"episodes": "1/3", "percentage": 33.33}
 
 
 def test_the_run_completes_after_its_episodes_and_refuses_resets_until_run_reset():
@@ -105,7 +108,7 @@ def test_the_run_completes_after_its_episodes_and_refuses_resets_until_run_reset
     with pytest.raises(RunCompleted):
         rm.before_step()
     old = rm.run_id
-    answer = rm.reset()
+    answer = rm.reset().model_dump()
     assert answer == {"success": True, "message": "Run reset successfully", "run_id": rm.run_id}
     assert rm.run_id != old and Run.objects.get(pk=old).state == "completed"
     assert reset(rm)["episode_num"] == 1
@@ -119,7 +122,7 @@ def test_a_reset_mid_episode_abandons_it_and_counts_it():
     first = Episode.objects.get(run_id=rm.run_id, episode_num=1)
     assert first.abandoned and not first.done and not first.success
     assert (first.total_steps, first.total_reward) == (1, 2.0)
-    assert rm.status()["completed_episodes"] == 1
+    assert rm.status().model_dump()["completed_episodes"] == 1
 
 
 def test_abandoning_the_last_episode_completes_the_run_before_the_env_is_reset():
@@ -139,14 +142,14 @@ def test_abandoning_the_last_episode_completes_the_run_before_the_env_is_reset()
 def test_pause_refuses_resets_and_steps_until_resume():
     rm = manager()
     reset(rm)
-    assert rm.pause()["state"] == "paused"
+    assert rm.pause().model_dump()["state"] == "paused"
     assert Run.objects.get(pk=rm.run_id).state == "paused"
     with pytest.raises(RunPaused):
         rm.before_step()
     with pytest.raises(RunPaused):
         rm.before_reset()
-    assert rm.pause()["state"] == "paused"  # pausing twice is harmless
-    assert rm.resume()["state"] == "running"
+    assert rm.pause().model_dump()["state"] == "paused"  # pausing twice is harmless
+    assert rm.resume().model_dump()["state"] == "running"
     step(rm)
     assert Step.objects.filter(episode__run_id=rm.run_id).count() == 1
 
@@ -161,11 +164,11 @@ def test_an_env_error_stops_the_run_keeping_its_open_episode():
     assert run.state == "error" and run.error == "CartPole-v1 raised RuntimeError: boom"
     episode = run.episodes.get()
     assert episode.total_steps == 2 and episode.abandoned and episode.ended_at is not None
-    with pytest.raises(Conflict) as exc:
+    with pytest.raises(RunEnded) as exc:
         rm.before_reset()
     assert exc.value.code == "run_error" and "boom" in exc.value.message
-    rm.reset()
-    assert rm.status()["state"] == "running"
+    rm.reset().model_dump()
+    assert rm.status().model_dump()["state"] == "running"
     reset(rm)
 
 
@@ -174,11 +177,11 @@ def test_run_reset_ends_an_unfinished_run_as_error_and_opens_a_new_one():
     reset(rm)
     step(rm)
     old = rm.run_id
-    rm.reset()
+    rm.reset().model_dump()
     old_run = Run.objects.get(pk=old)
     assert old_run.state == "error" and old_run.error == "reset by client before it completed"
     assert old_run.episodes.get().total_steps == 1
-    assert rm.status()["current_episode"] == 0
+    assert rm.status().model_dump()["current_episode"] == 0
     with pytest.raises(ResetRequired):  # the env is mid-episode, the new run has none yet
         rm.before_step()
 
@@ -186,13 +189,13 @@ def test_run_reset_ends_an_unfinished_run_as_error_and_opens_a_new_one():
 def test_start_resumes_a_paused_run_and_replaces_a_finished_one():
     rm = manager(num_episodes=1)
     first = rm.run_id
-    assert rm.start()["run_id"] == first  # running: nothing to do
-    rm.pause()
-    assert rm.start() == {**rm.status(), "state": "running"} and rm.run_id == first
+    assert rm.start().model_dump()["run_id"] == first  # running: nothing to do
+    rm.pause().model_dump()
+    assert rm.start().model_dump() == {**rm.status().model_dump(), "state": "running"} and rm.run_id == first
     reset(rm)
     step(rm, terminated=True)
-    assert rm.status()["state"] == "completed"
-    status = rm.start()
+    assert rm.status().model_dump()["state"] == "completed"
+    status = rm.start().model_dump()
     assert status["state"] == "running" and status["run_id"] != first
 
 
@@ -201,9 +204,9 @@ def test_pause_and_resume_of_a_completed_run_say_so():
     reset(rm)
     step(rm, terminated=True)
     with pytest.raises(RunCompleted):
-        rm.pause()
+        rm.pause().model_dump()
     with pytest.raises(RunCompleted):
-        rm.resume()
+        rm.resume().model_dump()
 
 
 def test_close_interrupts_an_unfinished_run_keeping_its_partial_episode():
@@ -255,14 +258,14 @@ def test_a_step_the_ledger_cannot_record_stops_the_run():
     reset(rm)
     step(rm)
     Run.objects.filter(pk=rm.run_id).delete()  # e.g. deleted in the admin while live
-    with pytest.raises(LedgerError) as exc:
+    with pytest.raises(LedgerFailed) as exc:
         step(rm)
-    assert exc.value.status == 500 and exc.value.code == "ledger_error"
-    assert rm.status()["state"] == "error"
-    with pytest.raises(Conflict) as refused:
+    assert exc.value.code == "ledger_error"
+    assert rm.status().model_dump()["state"] == "error"
+    with pytest.raises(RunEnded) as refused:
         rm.before_reset()
     assert refused.value.code == "run_error" and "step 2 could not be recorded" in refused.value.message
-    rm.reset()
+    rm.reset().model_dump()
     reset(rm)
     step(rm)
     assert Step.objects.filter(episode__run_id=rm.run_id).count() == 1

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from gymenv.errors import NotFound
+from gymsite.errors import UnknownRun
 from runs import selectors, services
 from runs.models import Run
 from runs.schemas import RunListOut, RunStatisticsOut, StepListOut
@@ -50,7 +50,7 @@ def a_run(*, episodes=2, steps=4, open_steps=None, state="running", env_id="Cart
 @pytest.mark.django_db
 def test_statistics_have_the_documented_shape_and_totals():
     run = a_run(episodes=3, steps=4)
-    stats = selectors.run_statistics(run_id=run.pk)
+    stats = selectors.run_statistics(run_id=run.pk).model_dump()
     RunStatisticsOut.model_validate(stats)
     assert stats["run_id"] == str(run.pk) and stats["env_id"] == "CartPole-v1" and stats["state"] == "running"
     assert (stats["completed_episodes"], stats["total_steps"], stats["total_reward"]) == (3, 12, 12.0)
@@ -68,7 +68,7 @@ def test_statistics_have_the_documented_shape_and_totals():
 @pytest.mark.django_db
 def test_an_open_episode_of_a_dead_process_is_summed_from_its_steps():
     run = a_run(episodes=2, steps=4, open_steps=3)
-    stats = selectors.run_statistics(run_id=run.pk)
+    stats = selectors.run_statistics(run_id=run.pk).model_dump()
     assert stats["episodes"][1]["total_steps"] == 3 and stats["episodes"][1]["total_reward"] == 1.5
     assert stats["episodes"][1]["done"] is False
     assert (stats["completed_episodes"], stats["total_steps"], stats["total_reward"]) == (1, 7, 5.5)
@@ -80,14 +80,14 @@ def test_an_open_episode_of_a_dead_process_is_summed_from_its_steps():
 def test_an_open_episode_takes_the_live_managers_totals():
     run = a_run(episodes=1, open_steps=1)
     live = selectors.LiveEpisode(episode_num=1, total_steps=9, total_reward=2.5, final_reward=0.25)
-    ep = selectors.run_statistics(run_id=run.pk, live=live)["episodes"][0]
+    ep = selectors.run_statistics(run_id=run.pk, live=live).model_dump()["episodes"][0]
     assert (ep["total_steps"], ep["total_reward"], ep["final_reward"]) == (9, 2.5, 0.25)
 
 
 @pytest.mark.django_db
 def test_a_run_with_no_episodes_has_zero_averages():
     run = a_run(episodes=0)
-    stats = selectors.run_statistics(run_id=run.pk)
+    stats = selectors.run_statistics(run_id=run.pk).model_dump()
     assert (stats["average_reward"], stats["success_rate"], stats["current_episode"]) == (0.0, 0.0, 0)
     assert stats["start_time"] is None and stats["duration"] is None and stats["episodes"] == []
 
@@ -95,8 +95,8 @@ def test_a_run_with_no_episodes_has_zero_averages():
 @pytest.mark.django_db
 @pytest.mark.parametrize("run_id", ["00000000-0000-0000-0000-000000000000", "not-a-uuid", ""])
 def test_an_unknown_or_malformed_run_id_is_not_found(run_id):
-    with pytest.raises(NotFound):
-        selectors.run_statistics(run_id=run_id)
+    with pytest.raises(UnknownRun):
+        selectors.run_statistics(run_id=run_id).model_dump()
 
 
 @pytest.mark.django_db
@@ -104,28 +104,28 @@ def test_run_history_is_newest_first_paginated_and_filtered():
     base = timezone.now()
     runs = [a_run(episodes=0, env_id="CartPole-v1" if i % 2 else "Taxi-v4", created_at=base + timedelta(seconds=i),
                   state="completed" if i < 2 else "running") for i in range(5)]
-    page = selectors.run_list(page=1, page_size=2)
+    page = selectors.run_list(page=1, page_size=2).model_dump()
     RunListOut.model_validate(page)
     assert [r["run_id"] for r in page["runs"]] == [str(runs[4].pk), str(runs[3].pk)]
     assert (page["count"], page["num_pages"]) == (5, 3)
-    assert [r["run_id"] for r in selectors.run_list(page=3, page_size=2)["runs"]] == [str(runs[0].pk)]
-    assert selectors.run_list(page=9, page_size=2)["runs"] == []
-    cartpole = selectors.run_list(env_id="CartPole-v1")
+    assert [r["run_id"] for r in selectors.run_list(page=3, page_size=2).model_dump()["runs"]] == [str(runs[0].pk)]
+    assert selectors.run_list(page=9, page_size=2).model_dump()["runs"] == []
+    cartpole = selectors.run_list(env_id="CartPole-v1").model_dump()
     assert cartpole["count"] == 2 and {r["env_id"] for r in cartpole["runs"]} == {"CartPole-v1"}
-    completed = selectors.run_list(state="completed")
+    completed = selectors.run_list(state="completed").model_dump()
     assert [r["run_id"] for r in completed["runs"]] == [str(runs[1].pk), str(runs[0].pk)]
 
 
 @pytest.mark.django_db
 def test_an_episodes_steps_come_in_order_page_by_page():
     run = a_run(episodes=1, steps=7)
-    page = selectors.step_list(run_id=str(run.pk), episode_num=1, page=2, page_size=3)
+    page = selectors.step_list(run_id=str(run.pk), episode_num=1, page=2, page_size=3).model_dump()
     StepListOut.model_validate(page)
     assert [s["step_num"] for s in page["steps"]] == [4, 5, 6]
     assert (page["count"], page["num_pages"]) == (7, 3)
     assert page["steps"][0] == {**page["steps"][0], "action": 0, "reward": 1.0, "observation": [4, 4],
                                 "info": {"s": 4}, "terminated": False}
-    with pytest.raises(NotFound):
+    with pytest.raises(UnknownRun):
         selectors.step_list(run_id=str(run.pk), episode_num=2)
 
 

@@ -3,7 +3,8 @@
 import pytest
 
 from runs.ledger import ledger_stop
-from runs.manager import RunConfig, RunManager, episode_success
+from gymenv.engine import RecorderSpec, RunPolicy
+from runs.manager import RunManager, episode_success
 from runs.models import Episode
 
 
@@ -43,16 +44,16 @@ def _ledger_writer_stopped():
 @pytest.mark.django_db(transaction=True)
 class TestThroughTheManager:
     def play(self, *, threshold=None, reward_threshold=None, rewards=(1.0,), terminated=True, info=None):
-        rm = RunManager(instance_id="i", env_id="FrozenLake-v1", env_kwargs={}, env_spec=None,
+        rm = RunManager(RecorderSpec(instance_id="i", env_id="FrozenLake-v1", env_kwargs={}, env_spec=None,
                         reward_threshold=reward_threshold,
-                        config=RunConfig(num_episodes=5, max_steps_per_episode=100, success_threshold=threshold))
+                        policy=RunPolicy(num_episodes=5, max_steps_per_episode=100, success_threshold=threshold)))
         rm.before_reset()
         rm.on_reset(seed=None, observation=0, info={})
         for i, reward in enumerate(rewards):
             last = i == len(rewards) - 1
             rm.on_step(action=0, observation=0, reward=reward, terminated=terminated and last, truncated=False,
                        info=(info or {}) if last else {})
-        return Episode.objects.get(run_id=rm.run_id).success, rm.statistics()
+        return Episode.objects.get(run_id=rm.run_id).success, rm.statistics().model_dump()
 
     def test_the_specs_reward_threshold_applies_by_default(self):
         success, stats = self.play(reward_threshold=3.0, rewards=(1.0, 1.0))

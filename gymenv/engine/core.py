@@ -1,0 +1,243 @@
+"""The engine: the registry of live instances and the entry points REST, MCP and GymService call."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
+
+from gymenv import catalogue
+from gymenv.engine.describe import catalogue_entry
+from gymenv.engine.instance import Instance
+from gymenv.engine.recorder import EpisodeRecorder, RecorderFactory, RunPolicy
+from gymenv.schemas import (
+    CloseOut,
+    DeletedOut,
+    EnvInfoOut,
+    InstanceListOut,
+    InstanceOut,
+    RenderOut,
+    ResetOut,
+    SampleOut,
+    StepOut,
+)
+from gymsite.errors import (
+    DefaultInstanceKept,
+    GymsiteError,
+    InstanceLimit,
+    InvalidArgument,
+    RunTrackingOff,
+    UnknownInstance,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+DEFAULT_INSTANCE = "default"
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """What the engine is allowed to do. Built by the composition root (gymsite/serving.py), which
+    owns every default; with no recorder factory the run manager is off."""
+
+    default_env_id: str
+    allowed_env_ids: tuple[str, ...]
+    env_kwargs: dict[str, Any]
+    render_mode: str | None
+    allow_env_kwargs: bool
+    max_instances: int
+    idle_timeout: float
+    max_env_kwargs_bytes: int
+    call_timeout: float
+    run: RunPolicy | None
+    recorder_factory: RecorderFactory | None
+
+    def __post_init__(self):
+        # The default env is always allowed; keep the operator's order, no duplicates.
+        ids = dict.fromkeys((self.default_env_id, *self.allowed_env_ids))
+        object.__setattr__(self, "allowed_env_ids", tuple(ids))
+        if self.recorder_factory is None:
+            object.__setattr__(self, "run", None)
+
+    @property
+    def runs(self) -> bool:
+        return self.run is not None
+
+
+class Engine:
+    def __init__(self, config: EngineConfig):
+        self.config = config
+        self._instances: dict[str, Instance] = {}
+        self._lock = threading.Lock()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open the default instance; raises what gymnasium raises for a bad id or a missing dependency."""
+        inst = self._new_instance(DEFAULT_INSTANCE, self.config.default_env_id, self.config.env_kwargs,
+                                  catalogue.pick_render_mode(self.config.default_env_id, self.config.render_mode),
+                                  self.config.run)
+        try:
+            inst.call_sync(inst.op_open)
+        except BaseException:
+            self._forget(inst.instance_id)
+            self._retire_and_wait([inst], "failed to start")
+            raise
+
+    def shutdown(self, reason: str = "interrupted") -> None:
+        with self._lock:
+            instances, self._instances = list(self._instances.values()), {}
+        self._retire_and_wait(instances, reason)
+
+    def reap_idle(self, now: float | None = None) -> list[str]:
+        """Close and forget client instances unused for longer than the idle timeout."""
+        cutoff = (time.time() if now is None else now) - self.config.idle_timeout
+        reaped = []
+        with self._lock:
+            for inst in list(self._instances.values()):
+                if inst.instance_id == DEFAULT_INSTANCE:
+                    continue
+                if inst.retire("closed after being idle", idle_before=cutoff) is not None:
+                    del self._instances[inst.instance_id]
+                    reaped.append(inst)
+        for inst in reaped:
+            log.info("closed idle instance %s (%s)", inst.instance_id, inst.env_id)
+        return [i.instance_id for i in reaped]
+
+    def _retire_and_wait(self, instances: list[Instance], reason: str) -> None:
+        futures = [(inst, inst.retire(reason)) for inst in instances]
+        for inst, future in futures:
+            if future is None:
+                continue
+            try:
+                future.result(timeout=inst.call_timeout)
+            except Exception:  # noqa: BLE001 - one stubborn env must not keep the others open
+                log.exception("closing instance %s failed", inst.instance_id)
+
+    # -- instances ------------------------------------------------------------------------------
+
+    def get(self, instance_id: str) -> Instance:
+        try:
+            return self._instances[instance_id]
+        except (KeyError, TypeError):
+            raise UnknownInstance(f"no instance {str(instance_id)[:80]!r}") from None
+
+    def run_manager(self, instance_id: str) -> EpisodeRecorder:
+        """The instance's recorder; refused alike on REST and MCP when the run manager is off."""
+        run = self.get(instance_id).run
+        if run is None:
+            raise RunTrackingOff("the run manager is off on this server (--no-run-manager): no runs are tracked")
+        return run
+
+    def instances(self) -> list[Instance]:
+        return list(self._instances.values())
+
+    def list(self) -> InstanceListOut:
+        return InstanceListOut(instances=[i.summary() for i in self.instances()])
+
+    def check_create(self, env_id: str | None, env_kwargs: Any, render_mode: str | None) -> tuple[str, dict, str | None]:
+        """Everything a client asks for when opening an instance, checked before anything is made."""
+        env_id = self.config.default_env_id if env_id is None else catalogue.check_client_env_id(
+            env_id, self.config.allowed_env_ids)
+        if env_kwargs:
+            if not self.config.allow_env_kwargs:
+                raise InvalidArgument("env_kwargs are refused: the operator did not pass --allow-env-kwargs")
+            if not isinstance(env_kwargs, dict):
+                raise InvalidArgument("env_kwargs must be a JSON object")
+            if len(json.dumps(env_kwargs)) > self.config.max_env_kwargs_bytes:
+                raise InvalidArgument(f"env_kwargs must be at most {self.config.max_env_kwargs_bytes} bytes of JSON")
+            if "render_mode" in env_kwargs:
+                raise InvalidArgument("pass render_mode as its own field, not inside env_kwargs")
+        elif env_id == self.config.default_env_id:
+            env_kwargs = self.config.env_kwargs  # the operator's kwargs for the operator's env
+        return env_id, dict(env_kwargs or {}), catalogue.pick_render_mode(env_id, render_mode)
+
+    def create_sync(self, *, env_id: str | None = None, env_kwargs: Any = None, render_mode: str | None = None,
+                    num_episodes: int | None = None, max_steps_per_episode: int | None = None) -> Instance:
+        env_id, env_kwargs, render_mode = self.check_create(env_id, env_kwargs, render_mode)
+        policy = self._policy(num_episodes, max_steps_per_episode)
+        self.reap_idle()
+        inst = self._new_instance(uuid.uuid4().hex[:12], env_id, env_kwargs, render_mode, policy)
+        try:
+            inst.call_sync(inst.op_open)
+        except Exception as exc:
+            self._forget(inst.instance_id)
+            inst.retire("failed to open")
+            if isinstance(exc, GymsiteError):
+                raise
+            raise InvalidArgument(f"could not make {env_id}: {type(exc).__name__}: {exc}") from exc
+        return inst
+
+    async def create(self, **kwargs: Any) -> InstanceOut:
+        # Making an env can take seconds (MuJoCo, Atari ROMs): never on the event loop.
+        inst = await asyncio.to_thread(lambda: self.create_sync(**kwargs))
+        return InstanceOut(**inst.summary().model_dump())
+
+    async def delete(self, instance_id: str) -> DeletedOut:
+        if instance_id == DEFAULT_INSTANCE:
+            raise DefaultInstanceKept("the default instance cannot be deleted")
+        inst = self.get(instance_id)
+        self._forget(instance_id)
+        future = inst.retire("instance deleted")
+        if future is not None:
+            await asyncio.wait_for(asyncio.wrap_future(future), inst.call_timeout)
+        return DeletedOut(instance_id=instance_id)
+
+    def _policy(self, num_episodes: int | None, max_steps: int | None) -> RunPolicy | None:
+        base = self.config.run
+        if base is None:
+            if num_episodes is not None or max_steps is not None:
+                raise InvalidArgument("num_episodes and max_steps_per_episode need the run manager, which is off")
+            return None
+        return replace(base, num_episodes=num_episodes or base.num_episodes,
+                       max_steps_per_episode=max_steps or base.max_steps_per_episode)
+
+    def _new_instance(self, instance_id: str, env_id: str, env_kwargs: dict, render_mode: str | None,
+                      policy: RunPolicy | None) -> Instance:
+        with self._lock:
+            if len(self._instances) >= self.config.max_instances:
+                raise InstanceLimit(f"this server keeps at most {self.config.max_instances} live instances")
+            inst = Instance(instance_id=instance_id, env_id=env_id, env_kwargs=env_kwargs, render_mode=render_mode,
+                            policy=policy, recorder_factory=self.config.recorder_factory,
+                            call_timeout=self.config.call_timeout)
+            self._instances[instance_id] = inst
+        return inst
+
+    def _forget(self, instance_id: str) -> None:
+        with self._lock:
+            self._instances.pop(instance_id, None)
+
+    # -- env operations (async for REST and MCP) ----------------------------------------------------
+
+    async def _on_owner(self, instance_id: str, op: Callable[[Instance], Callable[..., T]], *args: Any) -> T:
+        inst = self.get(instance_id)
+        return await inst.call(op(inst), *args)
+
+    async def reset(self, instance_id: str, seed: int | None = None, options: dict | None = None) -> ResetOut:
+        return await self._on_owner(instance_id, lambda i: i.op_reset, seed, options)
+
+    async def step(self, instance_id: str, action: Any) -> StepOut:
+        return await self._on_owner(instance_id, lambda i: i.op_step, action)
+
+    async def render(self, instance_id: str, mode: str | None = None) -> RenderOut:
+        return await self._on_owner(instance_id, lambda i: i.op_render, mode)
+
+    async def close(self, instance_id: str) -> CloseOut:
+        return await self._on_owner(instance_id, lambda i: i.op_close)
+
+    async def sample(self, instance_id: str) -> SampleOut:
+        return await self._on_owner(instance_id, lambda i: i.op_sample)
+
+    async def info(self, instance_id: str) -> EnvInfoOut:
+        # Describing a space is pure Python on objects that never change after make: no owner-thread hop.
+        return EnvInfoOut(env_info=self.get(instance_id).env_info())
+
+    def catalogue(self) -> dict[str, dict]:
+        return {env_id: catalogue_entry(env_id) for env_id in self.config.allowed_env_ids}

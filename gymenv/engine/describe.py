@@ -1,0 +1,43 @@
+"""What an agent needs to know about an env: spaces, action schema, limits and docs; frames as PNG."""
+
+from __future__ import annotations
+
+import functools
+import io
+
+import gymnasium as gym
+import numpy as np
+
+from gymenv import catalogue, spaces
+
+
+def describe_env(env_id: str, action_space: gym.Space, observation_space: gym.Space) -> dict:
+    spec = catalogue.env_spec(env_id)
+    return {
+        "action_space": spaces.describe(action_space),
+        "observation_space": spaces.describe(observation_space),
+        "action_schema": spaces.json_schema(action_space),
+        "max_episode_steps": spec.max_episode_steps,
+        "reward_threshold": spec.reward_threshold,
+        "render_modes": catalogue.render_modes(env_id),
+        "description": catalogue.env_description(env_id),
+    }
+
+
+@functools.cache
+def catalogue_entry(env_id: str) -> dict:
+    """Spaces, schema and docs of an env id, from one throwaway make (once per process)."""
+    env = gym.make(env_id)
+    try:
+        return {"env_id": env_id, **describe_env(env_id, env.action_space, env.observation_space)}
+    finally:
+        env.close()
+
+
+def png_bytes(frame: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    # Level 1: frames are served live; a smaller PNG is not worth several times the CPU.
+    Image.fromarray(np.ascontiguousarray(frame)).save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()

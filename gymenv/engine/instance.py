@@ -1,0 +1,290 @@
+"""One live env instance: its owner thread, its operations and its recorder."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import math
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+import gymnasium as gym
+import numpy as np
+
+from gymenv import catalogue, spaces
+from gymenv.engine.describe import describe_env, png_bytes
+from gymenv.engine.owner import OwnerThread
+from gymenv.engine.recorder import EpisodeRecorder, RecorderFactory, RecorderSpec, RunPolicy
+from gymenv.schemas import CloseOut, EnvInfo, Instance as InstanceSummary, RenderOut, ResetOut, SampleOut, StepOut
+from gymsite.errors import (
+    EnvFailed,
+    EnvTimeout,
+    EpisodeOver,
+    InvalidAction,
+    InvalidArgument,
+    ResetRequired,
+)
+
+T = TypeVar("T")
+MAX_SEED = 2**128  # numpy's SeedSequence takes any non-negative int; bound the work a client can ask for
+
+
+class Instance:
+    """One live env. Every env call runs on this instance's owner thread, in order."""
+
+    def __init__(self, *, instance_id: str, env_id: str, env_kwargs: dict, render_mode: str | None,
+                 policy: RunPolicy | None, recorder_factory: RecorderFactory | None, call_timeout: float):
+        self.instance_id = instance_id
+        self.env_id = env_id
+        self.env_kwargs = env_kwargs
+        self.render_mode = render_mode
+        self.policy = policy
+        self.call_timeout = call_timeout
+        self._recorder_factory = recorder_factory if policy is not None else None
+        self.run: EpisodeRecorder | None = None
+        self.env: gym.Env | None = None
+        self.action_space: gym.Space | None = None
+        self.observation_space: gym.Space | None = None
+        self.needs_reset = True
+        self.episode_over = False
+        self.created_at = self.last_used_at = time.time()
+        # Guards in_flight against the reaper: calls are counted from the loop and from the owner thread.
+        self._use = threading.Lock()
+        self._in_flight = 0
+        self._owner = OwnerThread(f"env-{instance_id[:12]}")
+
+    # -- calling into the owner thread ------------------------------------------------------
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` on the owner thread; EnvTimeout past the bound (the call itself still runs)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future = loop.create_future()
+
+        def resolve(setter: Callable, value: Any) -> None:
+            if not future.done():  # cancelled (the client went away) or timed out: the call still ran
+                setter(value)
+
+        self._enqueue(fn, args, lambda value: loop.call_soon_threadsafe(resolve, future.set_result, value),
+                      lambda exc: loop.call_soon_threadsafe(resolve, future.set_exception, exc))
+        # A timer rather than asyncio.wait_for: no extra task or waiter on the step path.
+        timer = loop.call_later(self.call_timeout, resolve, future.set_exception, self._timeout())
+        try:
+            return await future
+        finally:
+            timer.cancel()
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> Future:
+        future: Future = Future()
+        self._enqueue(fn, args, future.set_result, future.set_exception)
+        return future
+
+    def call_sync(self, fn: Callable[..., T], *args: Any) -> T:
+        try:
+            return self.submit(fn, *args).result(timeout=self.call_timeout)
+        except FutureTimeout:
+            raise self._timeout() from None
+
+    def _timeout(self) -> EnvTimeout:
+        return EnvTimeout(f"{self.env_id} (instance {self.instance_id}) did not answer within "
+                          f"{self.call_timeout:.0f} s; the call may still finish on the server")
+
+    def _enqueue(self, fn: Callable, args: tuple, on_result: Callable, on_error: Callable) -> None:
+        def run() -> None:
+            try:
+                result = fn(*args)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller, who decides
+                self._finished()
+                on_error(exc)
+            else:
+                self._finished()
+                on_result(result)
+
+        with self._use:
+            self._owner.put(run)  # raises InstanceClosed once the instance is retired
+            self._in_flight += 1
+            self.last_used_at = time.time()
+
+    def _finished(self) -> None:
+        with self._use:
+            self._in_flight -= 1
+            self.last_used_at = time.time()
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def retire(self, reason: str, *, idle_before: float | None = None) -> Future | None:
+        """Close the owner thread to new calls and queue the last one (dispose); its Future, or None
+        when the instance was retired already or, with `idle_before`, has been used since then or
+        has calls in flight. One lock with _enqueue: no call slips in between the check and the close."""
+        future: Future = Future()
+
+        def dispose() -> None:
+            try:
+                self.op_dispose(reason)
+            except BaseException as exc:  # noqa: BLE001
+                future.set_exception(exc)
+            else:
+                future.set_result(None)
+
+        with self._use:
+            if idle_before is not None and (self._in_flight or self.last_used_at >= idle_before):
+                return None
+            return future if self._owner.close(dispose) else None
+
+    def join(self, timeout: float) -> bool:
+        return self._owner.join(timeout)
+
+    # -- operations: run on the owner thread only -------------------------------------------
+
+    def op_open(self) -> None:
+        """Make the env (first open, or after close) and, once, the recorder."""
+        # Only pass render_mode when there is one: some envs' constructors do not take it at all.
+        mode = {"render_mode": self.render_mode} if self.render_mode else {}
+        self.env = gym.make(self.env_id, **mode, **self.env_kwargs)
+        self.action_space = self.env.action_space
+        self.observation_space = self.env.observation_space
+        catalogue.env_description(self.env_id)  # warm the docs cache here, off the event loop
+        if self._recorder_factory is not None and self.run is None:
+            assert self.policy is not None
+            spec = self.env.spec
+            self.run = self._recorder_factory(RecorderSpec(
+                instance_id=self.instance_id, env_id=self.env_id, env_kwargs=self.env_kwargs,
+                env_spec=catalogue.spec_json(spec) if spec else None,
+                reward_threshold=spec.reward_threshold if spec else None, policy=self.policy))
+
+    def op_reset(self, seed: int | None = None, options: dict | None = None) -> ResetOut:
+        check_seed(seed)
+        if options is not None and not isinstance(options, dict):
+            raise InvalidArgument("options must be a JSON object or null")
+        if self.run is not None:
+            self.run.before_reset()
+        if self.env is None:
+            self.op_open()
+        env = self._env()
+        try:
+            obs, info = env.reset(seed=seed, options=options)
+        except Exception as exc:  # noqa: BLE001 - whatever the env raises is reported, not fatal
+            raise self._env_failed(exc) from exc
+        observation, info_json = spaces.encode(env.observation_space, obs), spaces.to_json(info)
+        progress = None
+        if self.run is not None:
+            progress = self.run.on_reset(seed=seed, observation=observation, info=info_json)
+        self.needs_reset = False
+        self.episode_over = False
+        return ResetOut(observation=observation, info=info_json, run_progress=progress)
+
+    def op_step(self, data: Any) -> StepOut:
+        if self.env is None or self.needs_reset:
+            raise ResetRequired("call reset before step: this instance has no episode in progress")
+        if self.episode_over:
+            raise EpisodeOver("the episode is over (terminated or truncated); call reset to start the next one")
+        env = self.env
+        try:
+            action = spaces.decode(env.action_space, data)
+        except spaces.ActionError as exc:
+            raise InvalidAction(str(exc)) from None
+        if self.run is not None:
+            self.run.before_step()
+        try:
+            obs, reward, terminated, truncated, info = env.step(action)
+        except Exception as exc:  # noqa: BLE001
+            raise self._env_failed(exc) from exc
+        reward = float(reward)
+        finite = reward if math.isfinite(reward) else None
+        observation, info_json = spaces.encode(env.observation_space, obs), spaces.to_json(info)
+        terminated, truncated = bool(terminated), bool(truncated)
+        progress = None
+        if self.run is not None:
+            truncated, progress = self.run.on_step(action=data, observation=observation, reward=finite,
+                                                   terminated=terminated, truncated=truncated, info=info_json)
+        self.episode_over = terminated or truncated
+        return StepOut(observation=observation, reward=finite, terminated=terminated, truncated=truncated,
+                       done=self.episode_over, info=info_json, run_progress=progress)
+
+    def op_render(self, mode: str | None = None) -> RenderOut:
+        if mode is not None and not isinstance(mode, str):
+            raise InvalidArgument("mode must be a string or null")
+        if mode is not None and mode != self.render_mode:
+            if self.render_mode is None:
+                raise InvalidArgument(f"this {self.env_id} instance was opened without a render mode; "
+                                      f"open one with render_mode in {catalogue.render_modes(self.env_id)}")
+            raise InvalidArgument(f"this instance renders {self.render_mode!r}, not {mode[:40]!r}; open an instance "
+                                  f"with render_mode={mode[:40]!r} for that (supported: {catalogue.render_modes(self.env_id)})")
+        if self.render_mode is None:
+            raise InvalidArgument(f"this {self.env_id} instance has no render mode; "
+                                  f"supported: {catalogue.render_modes(self.env_id) or 'none'}")
+        if self.env is None or self.needs_reset:
+            raise ResetRequired("call reset before render: this instance has no episode in progress")
+        try:
+            frame = self.env.render()
+        except Exception as exc:  # noqa: BLE001
+            raise EnvFailed(f"{self.env_id} failed to render: {type(exc).__name__}: {exc}") from exc
+        if isinstance(frame, np.ndarray):
+            return RenderOut(mode=self.render_mode, type="image_base64", format="png",
+                             render=base64.b64encode(png_bytes(frame)).decode("ascii"), shape=list(frame.shape))
+        text = frame.getvalue() if isinstance(frame, io.StringIO) else str(frame)
+        return RenderOut(mode=self.render_mode, type="text", format=None, render=text, shape=None)
+
+    def op_close(self) -> CloseOut:
+        if self.env is not None:
+            env, self.env = self.env, None
+            env.close()
+        self.needs_reset = True
+        self.episode_over = False
+        return CloseOut()
+
+    def op_sample(self) -> SampleOut:
+        space = self._env().action_space
+        return SampleOut(action=spaces.encode(space, space.sample()))
+
+    def op_dispose(self, reason: str) -> None:
+        """Last call on the owner thread: end the run (the recorder releases what it holds), close the env."""
+        try:
+            if self.run is not None:
+                self.run.close(reason)
+        finally:
+            self.op_close()
+
+    def _env(self) -> gym.Env:
+        if self.env is None:
+            raise ResetRequired("this instance's env is closed; call reset to re-create it")
+        return self.env
+
+    def _env_failed(self, exc: Exception) -> EnvFailed:
+        message = f"{self.env_id} raised {type(exc).__name__}: {exc}"
+        self.needs_reset = True
+        if self.run is not None:
+            self.run.on_error(message)
+        return EnvFailed(message)
+
+    # -- read-only views (safe from any thread: they read what the owner thread set) -----------
+
+    def env_info(self) -> EnvInfo:
+        assert self.action_space is not None and self.observation_space is not None  # set by op_open
+        return EnvInfo(id=self.env_id, instance_id=self.instance_id, render_mode=self.render_mode,
+                       **describe_env(self.env_id, self.action_space, self.observation_space))
+
+    def summary(self) -> InstanceSummary:
+        return InstanceSummary(
+            instance_id=self.instance_id, env_id=self.env_id, render_mode=self.render_mode,
+            created_at=_iso(self.created_at), last_used_at=_iso(self.last_used_at),
+            needs_reset=self.needs_reset, episode_over=self.episode_over,
+            run_id=self.run.run_id if self.run is not None else None)
+
+
+def check_seed(seed: Any) -> None:
+    if seed is None:
+        return
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < MAX_SEED:
+        raise InvalidArgument(f"seed must be null or an integer from 0 to 2**128-1, got {str(seed)[:40]!r}")
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat()

@@ -1,0 +1,77 @@
+"""The port between the engine and the ledger: what an instance tells its recorder, and asks of it.
+
+The engine knows only this protocol. `runs` implements it (its run manager keeps the ledger); the
+composition root (gymsite/serving.py) plugs the implementation in. With no recorder factory the
+run manager is off and nothing is recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from gymenv.schemas import ResetProgress, StepProgress
+
+
+@dataclass(frozen=True)
+class RunPolicy:
+    """What a run is: its length, its step limit, and what counts as a success."""
+
+    num_episodes: int
+    max_steps_per_episode: int
+    success_threshold: float | None = None  # overrides the env spec's reward_threshold
+
+
+@dataclass(frozen=True)
+class RecorderSpec:
+    """Everything a recorder needs to know about the instance it records."""
+
+    instance_id: str
+    env_id: str
+    env_kwargs: dict
+    env_spec: dict | None
+    reward_threshold: float | None
+    policy: RunPolicy
+
+
+class EpisodeRecorder(Protocol):
+    """One per instance. The owner thread calls before_*/on_*/close, in order; request threads call
+    the run controls. Any method may raise a `gymsite.errors.GymsiteError` to refuse."""
+
+    @property
+    def run_id(self) -> str: ...
+
+    def before_reset(self) -> None: ...
+
+    def on_reset(self, *, seed: int | None, observation: Any, info: dict) -> ResetProgress: ...
+
+    def before_step(self) -> None: ...
+
+    def on_step(self, *, action: Any, observation: Any, reward: float | None, terminated: bool, truncated: bool,
+                info: dict) -> tuple[bool, StepProgress]:
+        """Record a step; returns (truncated, progress): the run's step limit truncates the episode."""
+        ...
+
+    def on_error(self, message: str) -> None: ...
+
+    def close(self, reason: str) -> None:
+        """The instance goes away (on its owner thread): end the run, release what this thread holds."""
+        ...
+
+    def status(self) -> BaseModel: ...
+
+    def statistics(self) -> BaseModel: ...
+
+    def reset(self) -> BaseModel: ...
+
+    def start(self) -> BaseModel: ...
+
+    def pause(self) -> BaseModel: ...
+
+    def resume(self) -> BaseModel: ...
+
+
+RecorderFactory = Callable[[RecorderSpec], EpisodeRecorder]

@@ -1,0 +1,313 @@
+"""The composition root: a server's whole configuration (every default written here, once) and the
+functions that build and run it. `runserver_gym`, `gymsite.asgi:application`, GymService,
+GymHTTPServer, the benchmarks and the test fixtures all assemble a server through this module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import json
+import os
+import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp
+
+    from gymenv.engine import Engine, EngineConfig
+
+DEFAULT_SETTINGS = "gymsite.settings"
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")
+
+
+class ConfigError(Exception):
+    """A mistake in the server's configuration, said in one line (the command prints it as is)."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    env_id: str
+    imports: tuple[str, ...] = ()
+    env_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    render_mode: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    allow_env: tuple[str, ...] = ()
+    allow_env_kwargs: bool = False
+    num_episodes: int = 10
+    max_steps_per_episode: int = 1000
+    run_manager: bool = True
+    token: str | None = None
+    max_instances: int = 64
+    idle_timeout: float = 3600.0
+    insecure: bool = False
+    success_threshold: float | None = None
+    max_env_kwargs_bytes: int = 4096
+    # Bound on any wait for an env's thread: a hung env answers env_timeout instead of hanging clients.
+    call_timeout: float = 300.0
+
+    def check(self) -> None:
+        """Refuse what cannot be served, before anything is imported, bound or made."""
+        for name in ("num_episodes", "max_steps_per_episode", "max_instances"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
+        if not 0 < self.port < 65536:
+            raise ConfigError("--port must be between 1 and 65535")
+        if self.idle_timeout <= 0 or self.call_timeout <= 0:
+            raise ConfigError("--idle-timeout and the call timeout must be positive numbers of seconds")
+        if not isinstance(self.env_kwargs, Mapping):
+            raise ConfigError("--env-kwargs must be a JSON object, e.g. '{\"map_name\": \"8x8\"}'")
+        if not is_loopback(self.host) and not self.token and not self.insecure:
+            raise ConfigError(f"refusing to serve on {self.host} without a token: pass --token (or GYM_API_TOKEN), "
+                              "or --insecure if this network is trusted")
+
+
+# -- the environment's settings (gymsite.asgi:application, and the defaults under the command's flags) --
+
+ENVIRON_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "GYMSITE_ENV": ("env_id", str),
+    "GYMSITE_IMPORT": ("imports", lambda v: tuple(_items(v))),
+    "GYMSITE_ENV_KWARGS": ("env_kwargs", lambda v: parse_env_kwargs(v)),
+    "GYMSITE_RENDER_MODE": ("render_mode", str),
+    "GYMSITE_ALLOW_ENV": ("allow_env", lambda v: tuple(_items(v))),
+    "GYMSITE_ALLOW_ENV_KWARGS": ("allow_env_kwargs", lambda v: _bool(v)),
+    "GYMSITE_NUM_EPISODES": ("num_episodes", int),
+    "GYMSITE_MAX_STEPS_PER_EPISODE": ("max_steps_per_episode", int),
+    "GYMSITE_RUN_MANAGER": ("run_manager", lambda v: _bool(v)),
+    "GYM_API_TOKEN": ("token", str),
+    "GYMSITE_MAX_INSTANCES": ("max_instances", int),
+    "GYMSITE_IDLE_TIMEOUT": ("idle_timeout", float),
+    "GYMSITE_SUCCESS_THRESHOLD": ("success_threshold", float),
+    "GYMSITE_MAX_ENV_KWARGS_BYTES": ("max_env_kwargs_bytes", int),
+    "GYMSITE_CALL_TIMEOUT": ("call_timeout", float),
+}
+
+
+def environ_settings(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
+    """The ServerConfig fields the environment sets (empty variables count as unset)."""
+    found = {}
+    for name, (attr, parse) in ENVIRON_FIELDS.items():
+        value = environ.get(name, "")
+        if value == "":
+            continue
+        try:
+            found[attr] = parse(value)
+        except (ValueError, ConfigError) as exc:
+            raise ConfigError(f"{name}={value[:60]!r}: {exc}") from None
+    return found
+
+
+def config_from_environ(environ: Mapping[str, str] = os.environ) -> ServerConfig:
+    found = environ_settings(environ)
+    if "env_id" not in found:
+        raise ConfigError("GYMSITE_ENV is not set: name the default env, e.g. GYMSITE_ENV=CartPole-v1")
+    return ServerConfig(**found)
+
+
+def parse_env_kwargs(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"--env-kwargs is not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise ConfigError("--env-kwargs must be a JSON object, e.g. '{\"map_name\": \"8x8\"}'")
+    return value
+
+
+def _items(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected a boolean (1/0, true/false)")
+
+
+# -- building ---------------------------------------------------------------------------------------
+
+def setup_django() -> None:
+    """Configure Django, unless the host program did."""
+    from django.apps import apps
+
+    if not apps.ready:
+        import django
+
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", DEFAULT_SETTINGS)
+        django.setup(set_prefix=False)
+
+
+def ensure_database() -> None:
+    """Bring the database's tables up to date (a fresh DATABASE_URL needs no other step)."""
+    setup_django()
+    from django.core.management import call_command
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    if executor.migration_plan(executor.loader.graph.leaf_nodes()):
+        call_command("migrate", interactive=False, verbosity=0)
+    connection.close()  # this thread serves no requests: hold no connection for it
+
+
+def resolve(config: ServerConfig) -> ServerConfig:
+    """Import the operator's modules and check that every env id is registered, before anything is
+    made; ids come back in gymnasium's form (a `module:EnvId` id has imported its module)."""
+    import gymnasium as gym
+
+    from gymenv.catalogue import operator_env_id
+
+    for module in config.imports:
+        try:
+            __import__(module)
+        except ImportError as exc:
+            raise ConfigError(f"--import {module}: {one_line(exc)}") from None
+    resolved = []
+    for flag, given in [("--env", config.env_id), *(("--allow-env", a) for a in config.allow_env)]:
+        try:
+            env_id = operator_env_id(given)
+            gym.spec(env_id)
+        except ImportError as exc:
+            raise ConfigError(f"{flag} {given}: cannot import {exc.name or exc}") from None
+        except gym.error.Error as exc:
+            raise ConfigError(f"{flag} {given}: unknown env id ({one_line(exc)})") from None
+        resolved.append(env_id)
+    return dataclasses.replace(config, env_id=resolved[0], allow_env=tuple(resolved[1:]))
+
+
+def engine_config(config: ServerConfig) -> EngineConfig:
+    from gymenv.engine import EngineConfig, RunPolicy
+
+    recorder_factory = None
+    if config.run_manager:
+        from runs.manager import RunManager
+
+        recorder_factory = RunManager
+    return EngineConfig(
+        default_env_id=config.env_id, allowed_env_ids=config.allow_env, env_kwargs=dict(config.env_kwargs),
+        render_mode=config.render_mode, allow_env_kwargs=config.allow_env_kwargs,
+        max_instances=config.max_instances, idle_timeout=config.idle_timeout,
+        max_env_kwargs_bytes=config.max_env_kwargs_bytes, call_timeout=config.call_timeout,
+        run=RunPolicy(num_episodes=config.num_episodes, max_steps_per_episode=config.max_steps_per_episode,
+                      success_threshold=config.success_threshold),
+        recorder_factory=recorder_factory)
+
+
+def build_engine(config: ServerConfig) -> Engine:
+    """The started engine: the default instance is open. With the run manager on, the database is
+    brought up to date first and runs left open by dead processes are closed."""
+    from gymenv.engine import Engine
+
+    if config.run_manager:
+        ensure_database()
+        from runs.services import runs_interrupt_stale
+
+        runs_interrupt_stale()
+    engine = Engine(engine_config(config))
+    try:
+        engine.start()
+    except ImportError as exc:
+        raise ConfigError(f"cannot make {config.env_id}: missing {exc.name or exc}; install it "
+                          "(see README: optional env families)") from None
+    except Exception as exc:  # noqa: BLE001 - gymnasium's errors (missing dependency, bad kwargs) end here
+        raise ConfigError(f"cannot make {config.env_id}: {one_line(exc)}") from None
+    return engine
+
+
+def allowed_hosts(config: ServerConfig) -> list[str]:
+    """The Host names this server answers to: settings.ALLOWED_HOSTS plus the bind address.
+    Bound to every interface, the names clients use are unknowable: any (the token guards instead),
+    unless the operator listed them (GYMSITE_ALLOWED_HOSTS)."""
+    setup_django()
+    from django.conf import settings
+
+    hosts = list(settings.ALLOWED_HOSTS)
+    if config.host in WILDCARD_HOSTS:
+        return hosts if "GYMSITE_ALLOWED_HOSTS" in os.environ else ["*"]
+    bind_name = f"[{config.host}]" if ":" in config.host else config.host
+    return hosts if bind_name in hosts else [*hosts, bind_name]
+
+
+def build_app(engine: Engine, config: ServerConfig) -> ASGIApp:
+    """The one ASGI app for `engine`: /mcp to MCP, the rest to Django, one lifespan (gymsite/asgi.py)."""
+    setup_django()
+    from gymsite.asgi import create_app
+
+    return create_app(engine=engine, config=config, allowed_hosts=allowed_hosts(config))
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so, and
+    # without it every answer written as headers-then-body waits ~40 ms for a delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(app: ASGIApp, sock: socket.socket) -> None:
+    """Run the ASGI app under uvicorn on an already-bound socket until SIGINT/SIGTERM."""
+    import signal
+    import threading
+
+    import uvicorn
+
+    config = uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False, timeout_graceful_shutdown=10)
+    # uvicorn shuts down gracefully, restores the previous handlers, then re-raises the signal
+    # into them: make that re-raise a clean exit instead of a -15 or a KeyboardInterrupt traceback.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _exit_cleanly)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+
+
+def run(config: ServerConfig, *, say: Callable[[str], None] = print) -> None:
+    """Check, bind, build and serve `config` until stopped: what runserver_gym and GymHTTPServer do.
+    Mistakes raise ConfigError before the port is held or an env is made, where that can be told."""
+    config.check()
+    config = resolve(config)
+    sock = bind(config.host, config.port)
+    try:
+        say("Bringing the database up to date..." if config.run_manager else "Opening the env...")
+        engine = build_engine(config)
+        app = build_app(engine, config)
+    except BaseException:
+        sock.close()
+        raise
+    host = f"[{config.host}]" if ":" in config.host else config.host
+    say(f"gymsite: {config.env_id} on http://{host}:{config.port}/ (REST docs /docs, MCP /mcp, admin /admin/)"
+        f"{' with a bearer token' if config.token else ''}. Ctrl-C stops it.")
+    serve(app, sock)
+
+
+def is_loopback(host: str) -> bool:
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:300]
+
+
+def _exit_cleanly(signum, frame) -> None:
+    raise SystemExit(0)
