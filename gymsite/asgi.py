@@ -201,7 +201,14 @@ class EnvironmentApp:
             if scope["type"] != "lifespan":
                 raise RuntimeError("gymsite.asgi:application needs an ASGI server that runs the lifespan "
                                    "protocol (uvicorn, hypercorn, daphne)")
-            self._app = await asyncio.to_thread(self._build)
+            try:
+                self._app = await asyncio.to_thread(self._build)
+            except Exception as exc:  # noqa: BLE001 - the ASGI server prints it and exits
+                from gymsite.serving import one_line
+
+                await receive()  # lifespan.startup
+                await send({"type": "lifespan.startup.failed", "message": f"gymsite: {one_line(exc)}"})
+                return
         await self._app(scope, receive, send)
 
     @staticmethod

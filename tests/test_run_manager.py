@@ -2,7 +2,8 @@
 
 import pytest
 
-from gymsite.errors import ResetRequired, RunCompleted, RunEnded, RunPaused
+from gymsite.errors import InstanceClosed, ResetRequired, RunCompleted, RunEnded, RunPaused
+from runs.live import live_manager
 from gymsite.errors import LedgerFailed
 from runs.ledger import ledger_stop
 from gymenv.engine import RecorderSpec, RunPolicy
@@ -269,3 +270,16 @@ def test_a_step_the_ledger_cannot_record_stops_the_run():
     reset(rm)
     step(rm)
     assert Step.objects.filter(episode__run_id=rm.run_id).count() == 1
+
+
+def test_a_closed_manager_cannot_be_revived_by_a_racing_run_reset():
+    rm = manager()
+    reset(rm)
+    closed_run = rm.run_id
+    rm.close("instance deleted")  # the delete wins the lock; the racing /run/reset comes second
+    for control in (rm.reset, rm.start, rm.pause, rm.resume):
+        with pytest.raises(InstanceClosed):
+            control()
+    assert rm.run_id == closed_run and live_manager(closed_run) is None
+    assert Run.objects.filter(instance_id="default").count() == 1
+    assert Run.objects.get(pk=closed_run).state == "error"

@@ -70,8 +70,14 @@ class Instance:
             if not future.done():  # cancelled (the client went away) or timed out: the call still ran
                 setter(value)
 
-        self._enqueue(fn, args, lambda value: loop.call_soon_threadsafe(resolve, future.set_result, value),
-                      lambda exc: loop.call_soon_threadsafe(resolve, future.set_exception, exc))
+        def hand_back(setter: Callable, value: Any) -> None:
+            try:
+                loop.call_soon_threadsafe(resolve, setter, value)
+            except RuntimeError:  # the loop is closed (its server stopped): nobody is waiting any more
+                pass
+
+        self._enqueue(fn, args, lambda value: hand_back(future.set_result, value),
+                      lambda exc: hand_back(future.set_exception, exc))
         # A timer rather than asyncio.wait_for: no extra task or waiter on the step path.
         timer = loop.call_later(self.call_timeout, resolve, future.set_exception, self._timeout())
         try:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from collections.abc import Callable
 
 from gymsite.errors import InstanceClosed
 
+log = logging.getLogger(__name__)
 _STOP = object()
 
 
@@ -54,4 +56,7 @@ class OwnerThread:
 
     def _run(self) -> None:
         while (call := self._calls.get()) is not _STOP:
-            call()
+            try:
+                call()
+            except Exception:  # noqa: BLE001 - calls hand their own errors back; this one must not end the thread
+                log.exception("a call on %s failed outside its caller's reach", self.name)
