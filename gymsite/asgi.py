@@ -125,14 +125,11 @@ def is_browser_path(path: str) -> bool:
     return path == "/" or path.startswith(BROWSER_PREFIXES)
 
 
-def create_app(*, engine=None, bench_noop: bool = False):
-    """The ASGI app serving `engine` (default: the configured process-wide engine).
-
-    `bench_noop` adds the no-op MCP tool bench/mcp_step.py measures as the MCP floor.
-    """
+def create_app(*, engine=None):
+    """The ASGI app serving `engine` (default: the configured process-wide engine)."""
     django.setup(set_prefix=False)
     from gymenv.engine import get_engine, set_engine
-    from gymenv.mcp import create_mcp_app
+    from gymenv.mcp_server import create_mcp_app
 
     if engine is None:
         engine = get_engine()
@@ -141,7 +138,7 @@ def create_app(*, engine=None, bench_noop: bool = False):
     browser = DjangoHandler("MIDDLEWARE")
     api = ApiHandler()
     mcp_app, mcp_lifespan = create_mcp_app(engine=engine, allowed_hosts=list(settings.ALLOWED_HOSTS),
-                                           token=settings.GYMSITE_TOKEN, bench_noop=bench_noop)
+                                           token=settings.GYMSITE_TOKEN)
 
     async def lifespan(receive, send):
         await receive()  # lifespan.startup
