@@ -1,4 +1,5 @@
-"""Shared fixtures: a real gymsite ASGI app under uvicorn on a free port, and plain HTTP to it."""
+"""Shared fixtures: a real gymsite ASGI app under uvicorn on a free port and plain HTTP to it, or an engine
+with its MCP server for in-memory clients."""
 
 import json
 import os
@@ -94,6 +95,42 @@ def serve(transactional_db, settings):
         client.close()
         server.should_exit = True
         thread.join(timeout=30)
+    set_engine(None)
+
+
+@dataclass
+class Door:
+    """An engine, its MCP server in memory, and REST on the same engine through Django's test client."""
+
+    engine: object
+    server: object  # an MCPServer: mcp.Client(server) connects to it in memory
+    rest: object
+
+    def post(self, path: str, body: dict) -> dict:
+        return self.rest.post(path, json.dumps(body), content_type="application/json").json()
+
+    def get(self, path: str) -> dict:
+        return self.rest.get(path).json()
+
+
+@pytest.fixture
+def door(transactional_db, client):
+    """Starts an engine for an EngineConfig and builds its MCP server; shuts the engine down after the test."""
+    from gymenv.engine import Engine, EngineConfig, set_engine
+    from gymenv.mcp_server import build_server
+
+    engines = []
+
+    def start(**config) -> Door:
+        engine = Engine(EngineConfig(**config))
+        engine.start()
+        engines.append(engine)
+        set_engine(engine)  # REST's views find the engine there
+        return Door(engine, build_server(engine), client)
+
+    yield start
+    for engine in engines:
+        engine.shutdown()
     set_engine(None)
 
 
