@@ -74,7 +74,7 @@ class GymTool(Tool):
 def make_tool(fn: Callable, *, description: str, annotations: ToolAnnotations) -> GymTool:
     """A GymTool for `fn`, its input schema refusing unknown names, its output schema from its annotation."""
     tool = GymTool.from_function(fn, description=description, annotations=annotations)
-    # FuncMetadata's fields are read on each call, reassigning them is supported (func_metadata.py:115-119).
+    # FuncMetadata reads its fields on each call: reassigning them is supported (func_metadata.py:115-119).
     tool.fn_metadata.arg_model = forbidding_unknown(tool.fn_metadata.arg_model)
     tool.parameters = tool.fn_metadata.arg_model.model_json_schema(by_alias=True)
     return tool
