@@ -2,8 +2,8 @@
 
     python bench/mcp_step.py [--calls 3000] [--mode auto|legacy] [--json-response]
 
-The server (a subprocess, so client and server do not share a GIL) serves gymsite's MCP app built
-with `bench_noop=True`, which adds a `noop` tool: the MCP floor (transport, JSON-RPC, argument and
+The server (a subprocess, so client and server do not share a GIL) serves gymsite's MCP server, its
+real tools plus a `noop` tool added here: the MCP floor (transport, JSON-RPC, argument and
 output-schema checks, the client's own work) with no env behind it. `step_env` runs CartPole-v1 on
 the default instance with the ledger on, as production does. One `mcp.Client`, calls in sequence,
 noop and step_env measured in alternating blocks so drift hits both alike; the resets between
@@ -22,18 +22,30 @@ TARGET = 0.85  # step_env calls/s at least this share of the no-op's
 
 
 def serve_mcp(port: int, ledger: bool) -> None:
-    """gymsite's own ASGI app, with the no-op tool that exists only for this benchmark."""
-    from gymenv.engine import Engine
-    from gymenv.programmatic import engine_config, serve, setup_django
+    """gymsite's MCP server over HTTP, with the no-op tool that exists only for this benchmark."""
+    from pydantic import BaseModel
 
-    setup_django()
-    from gymsite.asgi import create_app
+    from gymsite import serving
 
-    engine = Engine(engine_config("CartPole-v1", render_mode=None, env_kwargs=None, allow_env=(),
-                                  enable_run_manager=ledger, num_episodes=1_000_000, max_steps_per_episode=1000,
-                                  success_threshold=None))
-    engine.start()
-    serve(create_app(engine=engine, bench_noop=True), listen(port))
+    from gymenv.mcp_server import build_server, http_app
+    from gymenv.mcp_server.results import returns, success
+
+    class NoopOut(BaseModel):
+        success: bool = True
+
+    engine = serving.build_engine(serving.ServerConfig(env_id="CartPole-v1", run_manager=ledger,
+                                                       num_episodes=1_000_000))
+    server = build_server(engine)
+
+    # Answered as the real tools answer (success(): structured content, JSON text, output-schema check).
+    @server.tool(description="Does nothing: the cost of an MCP tool call itself.")
+    async def noop() -> returns(NoopOut):
+        return success(NoopOut())
+
+    try:
+        serving.serve(http_app(server, ["127.0.0.1"]), listen(port))
+    finally:
+        engine.shutdown()
 
 
 async def measure(url: str, calls: int, mode: str, block: int) -> dict[str, list[float]]:
@@ -78,9 +90,6 @@ async def measure(url: str, calls: int, mode: str, block: int) -> dict[str, list
                 for _ in range(n):
                     await step(latencies["step_env"])
     return latencies
-
-
-
 
 
 def run_server(args, ledger: bool, env: dict) -> dict[str, list[float]]:

@@ -42,13 +42,9 @@ async def bare_app(scope, receive, send):
 
 
 def serve_bare(port: int) -> None:
-    from gymenv.programmatic import serve
+    from gymsite.serving import serve
 
     serve(bare_app, listen(port))
-
-
-
-
 
 
 def connect(port: int) -> http.client.HTTPConnection:
@@ -97,12 +93,6 @@ def raw_gymnasium(steps: int) -> float:
         if term or trunc:
             env.reset()
     return steps / (time.perf_counter() - t)
-
-
-
-
-
-
 
 
 def main() -> None:

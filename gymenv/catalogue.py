@@ -3,13 +3,13 @@
 import importlib
 import inspect
 import json
-import re
 from functools import lru_cache
 from typing import Any
 
 import gymnasium as gym
 from gymnasium.envs.registration import EnvSpec, load_env_creator
 
+from gymenv import envdocs
 from gymsite.errors import EnvNotAllowed, InvalidArgument
 
 # Sections of gymnasium's env docstrings that help an agent play; the rest (arguments,
@@ -81,10 +81,6 @@ def env_description(env_id: str) -> str:
     except Exception:  # noqa: BLE001 - docs are a nicety; an odd entry point must not break info
         doc = ""
     doc = inspect.cleandoc(doc)
-    sections = re.split(r"^#+\s*", doc, flags=re.MULTILINE)
-    kept = [s.strip() for s in sections[1:] if s.split("\n", 1)[0].strip().lower() in USEFUL_SECTIONS]
-    text = "\n\n".join(kept) if kept else doc.strip()
-    if len(text) > MAX_DESCRIPTION_CHARS:
-        text = text[:MAX_DESCRIPTION_CHARS].rsplit(" ", 1)[0] + " ..."
-    return text or f"Gymnasium environment {env_id}."
+    kept = [f"{heading}\n{body}" for heading, body in envdocs.sections(doc) if heading.lower() in USEFUL_SECTIONS]
+    return envdocs.excerpt("\n\n".join(kept) or doc, MAX_DESCRIPTION_CHARS) or f"Gymnasium environment {env_id}."
 

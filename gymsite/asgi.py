@@ -162,7 +162,7 @@ def create_app(*, engine: Engine, config: ServerConfig, allowed_hosts: list[str]
     `/mcp/` work), everything else to Django's browser or API handler."""
     from starlette.routing import Mount, Route, Router
 
-    from gymenv.mcp import create_mcp_app
+    from gymenv.mcp_server import create_mcp_app
 
     django.setup(set_prefix=False)
     handlers = {"engine": engine, "config": config, "allowed_hosts": allowed_hosts}

@@ -1,4 +1,5 @@
-"""Shared fixtures: a real gymsite ASGI app under uvicorn on a free port, and plain HTTP to it."""
+"""Shared fixtures: a real gymsite ASGI app under uvicorn on a free port and plain HTTP to it, or an engine
+with its MCP server for in-memory clients."""
 
 import json
 import os
@@ -94,6 +95,60 @@ def serve(transactional_db):
         client.close()
         server.should_exit = True
         thread.join(timeout=30)
+
+
+def memory_rest_client():
+    """Ninja's TestClient on the project's API, for async operations too (run to completion here)."""
+    import asyncio
+    import inspect
+
+    from ninja.testing import TestClient
+    from ninja.testing.client import NinjaResponse
+
+    from gymsite.api import api
+
+    class MemoryRestClient(TestClient):
+        def _call(self, func, request, kwargs):
+            response = func(request, **kwargs)
+            return NinjaResponse(asyncio.run(response) if inspect.isawaitable(response) else response)
+
+    return MemoryRestClient(api)
+
+
+@dataclass
+class Door:
+    """An engine, its MCP server in memory, and REST on the same engine in memory (Ninja's TestClient)."""
+
+    engine: object
+    config: object
+    server: object  # an MCPServer: mcp.Client(server) connects to it in memory
+    rest: object
+
+    def post(self, path: str, body: dict) -> dict:
+        return self.rest.post(path, json=body, engine=self.engine, server=self.config).json()
+
+    def get(self, path: str) -> dict:
+        return self.rest.get(path, engine=self.engine, server=self.config).json()
+
+
+@pytest.fixture
+def door(transactional_db):
+    """Builds an engine for a ServerConfig through the composition root and its MCP server; the
+    run manager is off unless asked for, as with `serve`. Shuts the engine down after the test."""
+    from gymenv.mcp_server import build_server
+    from gymsite import serving
+
+    engines = []
+
+    def start(**options) -> Door:
+        config = serving.ServerConfig(**{"run_manager": False, **options})
+        engine = serving.build_engine(serving.resolve(config))
+        engines.append(engine)
+        return Door(engine, config, build_server(engine), memory_rest_client())
+
+    yield start
+    for engine in engines:
+        engine.shutdown()
 
 
 @pytest.fixture

@@ -1,32 +1,35 @@
-"""MCP tools end to end: the real ASGI app under uvicorn, the real `mcp` v2 client, the real database."""
+"""MCP tools in memory: the real `mcp` v2 client on the server `build_server` makes, the real engine and
+database, no HTTP (tests/test_mcp_transport.py has that)."""
 
 import base64
 import json
 
 import anyio
 import gymnasium as gym
-import httpx2
+import jsonschema
 import numpy as np
 import pytest
 from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
 
+import gymsite.errors
+from gymenv.mcp_server.results import MCP_REMEDIES
 
 CARTPOLE = {"env_id": "CartPole-v1"}
 MODES = ["auto", "legacy"]  # the SDK's sessionless 2026-07-28 default, and the initialize handshake
 ENV_TOOLS = {"reset_env", "step_env", "render_env", "close_env", "get_env_info", "sample_action"}
 MORE_TOOLS = {"create_env", "list_envs", "delete_env", "get_run_status", "get_run_statistics", "reset_run"}
 WAIT = 60  # seconds any one MCP scenario may take
+FAILURE_SCHEMA = {"type": "object", "additionalProperties": False, "required": ["success", "error", "code"],
+                  "properties": {"success": {"const": False}, "error": {"type": "string"}, "code": {"type": "string"}}}
 
 
-def connect(srv, body, *, mode="auto", headers=None):
-    """Runs `await body(client)` with an `mcp.Client` connected to `srv`'s /mcp; returns what it returns."""
+def connect(door, body, *, mode="auto"):
+    """Runs `await body(client)` with an `mcp.Client` connected in memory to `door`'s server; returns its result."""
 
     async def scenario():
         with anyio.fail_after(WAIT):
-            async with httpx2.AsyncClient(headers=headers or {}, timeout=httpx2.Timeout(30)) as http:
-                async with Client(streamable_http_client(srv.base + "/mcp", http_client=http), mode=mode) as client:
-                    return await body(client)
+            async with Client(door.server, mode=mode) as client:
+                return await body(client)
 
     return anyio.run(scenario)
 
@@ -70,25 +73,24 @@ def gym_reference(env_id, seed, actions):
 
 # -- listing -------------------------------------------------------------------------------------------
 
-def test_it_lists_every_tool_with_a_description_and_an_output_schema(serve):
-    tools = list_tools(serve(**CARTPOLE))
+def test_it_lists_every_tool_with_a_description_and_an_output_schema(door):
+    tools = list_tools(door(**CARTPOLE))
     assert ENV_TOOLS | MORE_TOOLS == set(tools)
     for tool in tools.values():
         assert tool.description and tool.output_schema and tool.output_schema["type"] == "object", tool.name
         assert tool.input_schema.get("additionalProperties") is False, tool.name
     assert "instance_id" in tools["step_env"].input_schema["properties"]
     assert tools["step_env"].output_schema["properties"].keys() >= {"observation", "reward", "done", "run_progress"}
-    assert "noop" not in tools  # only the benchmark's server has it
 
 
-def test_step_env_action_is_typed_by_the_env_action_space(serve):
-    tools = list_tools(serve(**CARTPOLE))
+def test_step_env_action_is_typed_by_the_env_action_space(door):
+    tools = list_tools(door(**CARTPOLE))
     assert tools["step_env"].input_schema["properties"]["action"]["type"] == "integer"
     assert tools["step_env"].input_schema["required"] == ["action"]
 
 
-def test_with_several_envs_the_action_schema_is_any_of_theirs(serve):
-    tools = list_tools(serve(env_id="CartPole-v1", allow_env=("Pendulum-v1", "DictToy-v0")))
+def test_with_several_envs_the_action_schema_is_any_of_theirs(door):
+    tools = list_tools(door(env_id="CartPole-v1", allow_env=("Pendulum-v1", "DictToy-v0")))
     action = tools["step_env"].input_schema["properties"]["action"]
     kinds = sorted(s.get("type") for s in action["anyOf"])
     assert kinds == ["array", "integer", "object"], action
@@ -96,16 +98,16 @@ def test_with_several_envs_the_action_schema_is_any_of_theirs(serve):
     assert env_id["anyOf"][0]["enum"] == ["CartPole-v1", "Pendulum-v1", "DictToy-v0"]
 
 
-def test_read_tools_are_annotated_read_only_and_writes_are_not(serve):
-    tools = list_tools(serve(**CARTPOLE))
+def test_read_tools_are_annotated_read_only_and_writes_are_not(door):
+    tools = list_tools(door(**CARTPOLE))
     for name in ("get_env_info", "list_envs", "sample_action", "render_env", "get_run_status", "get_run_statistics"):
         assert tools[name].annotations.read_only_hint is True, name
     for name in ("reset_env", "step_env", "close_env", "create_env", "delete_env", "reset_run"):
         assert tools[name].annotations.read_only_hint is False, name
 
 
-def test_descriptions_tell_an_agent_what_the_env_and_its_actions_are(serve):
-    tools = list_tools(serve(env_id="CartPole-v1", allow_env=("Pendulum-v1",)))
+def test_descriptions_tell_an_agent_what_the_env_and_its_actions_are(door):
+    tools = list_tools(door(env_id="CartPole-v1", allow_env=("Pendulum-v1",)))
     assert "Push cart to the left" in tools["step_env"].description
     assert "Torque" in tools["step_env"].description
     assert "Cart Position" in tools["reset_env"].description
@@ -115,9 +117,9 @@ def test_descriptions_tell_an_agent_what_the_env_and_its_actions_are(serve):
 # -- env tools -------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("mode", MODES)
-def test_reset_and_step_follow_gymnasium(serve, mode):
+def test_reset_and_step_follow_gymnasium(door, mode):
     ref = gym_reference("CartPole-v1", 42, [1, 0])
-    reset, one, two = call_tools(serve(**CARTPOLE), ("reset_env", {"seed": 42}), ("step_env", {"action": 1}),
+    reset, one, two = call_tools(door(**CARTPOLE), ("reset_env", {"seed": 42}), ("step_env", {"action": 1}),
                                  ("step_env", {"action": 0}), mode=mode)
     assert not reset.is_error and np.allclose(reset.structured_content["observation"], ref[0], atol=1e-7)
     assert one.structured_content["reward"] == 1.0 and one.structured_content["done"] is False
@@ -125,34 +127,33 @@ def test_reset_and_step_follow_gymnasium(serve, mode):
     assert np.allclose(two.structured_content["observation"], ref[2], atol=1e-7)
 
 
-def test_results_are_the_rest_body_as_structured_content_and_json_text(serve):
-    srv = serve(**CARTPOLE)
+def test_results_are_the_rest_body_as_structured_content_and_json_text(door):
+    srv = door(**CARTPOLE)
     reset, step = call_tools(srv, ("reset_env", {"seed": 3}), ("step_env", {"action": 1}))
-    rest = serve(**CARTPOLE)
-    rest.post("/reset", {"seed": 3})
-    rest_step = rest.post("/step", {"action": 1}).body
+    srv.post("/reset", {"seed": 3})
+    rest_step = srv.post("/step", {"action": 1})
     assert step.structured_content.keys() == rest_step.keys()
     assert step.structured_content["observation"] == rest_step["observation"]
     assert json.loads(text(step)) == step.structured_content and json.loads(text(reset)) == reset.structured_content
 
 
-def test_an_invalid_action_is_a_tool_error_with_the_message_rest_gives(serve):
-    srv = serve(**CARTPOLE)
+def test_an_invalid_action_is_a_tool_error_with_the_message_rest_gives(door):
+    srv = door(**CARTPOLE)
     srv.post("/reset", {"seed": 1})
-    rest = srv.post("/step", {"action": 7}).body
+    rest = srv.post("/step", {"action": 7})
     (result,) = call_tools(srv, ("step_env", {"action": 7}))
     assert_tool_error(result, "invalid_action", "Discrete(2)", "0..1")
     assert result.structured_content == rest
 
 
 @pytest.mark.parametrize("bad", ["1", "[1]", True, 1.0, [1], None])
-def test_actions_are_never_coerced(serve, bad):
-    (_, result) = call_tools(serve(**CARTPOLE), ("reset_env", {"seed": 1}), ("step_env", {"action": bad}))
+def test_actions_are_never_coerced(door, bad):
+    (_, result) = call_tools(door(**CARTPOLE), ("reset_env", {"seed": 1}), ("step_env", {"action": bad}))
     assert_tool_error(result, "invalid_action", "Discrete(2)")
 
 
-def test_a_box_action_is_a_json_array_not_a_string(serve):
-    srv = serve(env_id="Pendulum-v1")
+def test_a_box_action_is_a_json_array_not_a_string(door):
+    srv = door(env_id="Pendulum-v1")
     ref = gym_reference("Pendulum-v1", 5, [[-1.0]])
     _, ok, as_string = call_tools(srv, ("reset_env", {"seed": 5}), ("step_env", {"action": [-1.0]}),
                                   ("step_env", {"action": "[-1.0]"}))
@@ -160,16 +161,16 @@ def test_a_box_action_is_a_json_array_not_a_string(serve):
     assert_tool_error(as_string, "invalid_action")
 
 
-def test_a_dict_action_is_a_json_object(serve):
-    _, result = call_tools(serve(env_id="DictToy-v0"), ("reset_env", {}),
+def test_a_dict_action_is_a_json_object(door):
+    _, result = call_tools(door(env_id="DictToy-v0"), ("reset_env", {}),
                            ("step_env", {"action": {"move": 2, "force": [0.5, -0.5]}}))
     assert not result.is_error, text(result)
     assert result.structured_content["observation"] == [2.0, 0.5] and result.structured_content["terminated"] is True
 
 
-def test_an_unknown_argument_is_refused_not_ignored(serve):
+def test_an_unknown_argument_is_refused_not_ignored(door):
     ref = gym_reference("CartPole-v1", 1, [1])
-    _, refused, step = call_tools(serve(**CARTPOLE), ("reset_env", {"seed": 1}),
+    _, refused, step = call_tools(door(**CARTPOLE), ("reset_env", {"seed": 1}),
                                   ("step_env", {"action": 1, "instance": "mine"}), ("step_env", {"action": 1}))
     assert_tool_error(refused, "invalid_argument", "'instance' is not a known")
     assert np.allclose(step.structured_content["observation"], ref[1], atol=1e-7)  # the refused call did nothing
@@ -183,8 +184,8 @@ def test_an_unknown_argument_is_refused_not_ignored(serve):
     ("create_env", {"num_episodes": "3"}, "'num_episodes': Input should be a valid integer"),
     ("delete_env", {}, "'instance_id' is required"),
 ])
-def test_missing_mistyped_or_unknown_arguments_get_one_line_invalid_argument_errors(serve, tool, args, detail):
-    srv = serve(**CARTPOLE)
+def test_missing_mistyped_or_unknown_arguments_get_one_line_invalid_argument_errors(door, tool, args, detail):
+    srv = door(**CARTPOLE)
     message = f"invalid arguments for {tool}: {detail}"
     (result,) = call_tools(srv, (tool, args))
     assert_tool_error(result, "invalid_argument")
@@ -193,15 +194,15 @@ def test_missing_mistyped_or_unknown_arguments_get_one_line_invalid_argument_err
     assert len(srv.engine.instances()) == 1
 
 
-def test_every_problem_with_the_arguments_is_named_in_one_answer(serve):
-    (result,) = call_tools(serve(**CARTPOLE), ("reset_env", {"seed": 1, "options": [], "mode": "x"}))
+def test_every_problem_with_the_arguments_is_named_in_one_answer(door):
+    (result,) = call_tools(door(**CARTPOLE), ("reset_env", {"seed": 1, "options": [], "mode": "x"}))
     assert result.structured_content["error"] == (
         "invalid arguments for reset_env: 'options': Input should be a valid dictionary; 'mode' is not a known field")
 
 
-def test_argument_errors_are_worded_as_rest_words_its_422s(serve):
-    srv = serve(**CARTPOLE)
-    rest = srv.post("/envs", {"num_episodes": 0, "max_steps_per_episode": "9"}).body
+def test_argument_errors_are_worded_as_rest_words_its_422s(door):
+    srv = door(**CARTPOLE)
+    rest = srv.post("/envs", {"num_episodes": 0, "max_steps_per_episode": "9"})
     (result,) = call_tools(srv, ("create_env", {"num_episodes": 0, "max_steps_per_episode": "9"}))
     assert rest["code"] == result.structured_content["code"] == "invalid_argument"
     assert result.structured_content["error"].removeprefix("invalid arguments for create_env: ") \
@@ -209,15 +210,15 @@ def test_argument_errors_are_worded_as_rest_words_its_422s(serve):
 
 
 @pytest.mark.parametrize("seed", [-1, "5", 1.5, True, 2**200])
-def test_a_bad_seed_gets_the_message_rest_gives(serve, seed):
-    srv = serve(**CARTPOLE)
-    rest = srv.post("/reset", {"seed": seed}).body
+def test_a_bad_seed_gets_the_message_rest_gives(door, seed):
+    srv = door(**CARTPOLE)
+    rest = srv.post("/reset", {"seed": seed})
     (result,) = call_tools(srv, ("reset_env", {"seed": seed}))
     assert_tool_error(result, rest["code"], "seed")
 
 
-def test_stepping_before_reset_or_after_the_episode_ended_is_a_conflict(serve):
-    srv = serve(**CARTPOLE)
+def test_stepping_before_reset_or_after_the_episode_ended_is_a_conflict(door):
+    srv = door(**CARTPOLE)
     calls = [("step_env", {"action": 0}), ("reset_env", {"seed": 0})] + [("step_env", {"action": 0})] * 12
     results = call_tools(srv, *calls)
     assert_tool_error(results[0], "reset_required", "reset")
@@ -225,8 +226,8 @@ def test_stepping_before_reset_or_after_the_episode_ended_is_a_conflict(serve):
     assert_tool_error(results[done_at + 1], "episode_over", "reset")
 
 
-def test_render_env_gives_png_image_content_with_its_metadata(serve):
-    _, result = call_tools(serve(**CARTPOLE), ("reset_env", {"seed": 1}), ("render_env", {}))
+def test_render_env_gives_png_image_content_with_its_metadata(door):
+    _, result = call_tools(door(**CARTPOLE), ("reset_env", {"seed": 1}), ("render_env", {}))
     assert not result.is_error
     (image,) = [c for c in result.content if c.type == "image"]
     assert image.mime_type == "image/png" and base64.b64decode(image.data)[:8] == b"\x89PNG\r\n\x1a\n"
@@ -235,33 +236,33 @@ def test_render_env_gives_png_image_content_with_its_metadata(serve):
     assert body["render"] == image.data
 
 
-def test_render_env_gives_text_for_an_ansi_instance(serve):
-    srv = serve(env_id="FrozenLake-v1", render_mode="ansi")
+def test_render_env_gives_text_for_an_ansi_instance(door):
+    srv = door(env_id="FrozenLake-v1", render_mode="ansi")
     _, result = call_tools(srv, ("reset_env", {"seed": 0}), ("render_env", {}))
     assert [c.type for c in result.content] == ["text"] and "F" in text(result)
     assert result.structured_content["type"] == "text" and result.structured_content["render"] == text(result)
 
 
-def test_render_env_in_another_mode_explains_how_to_get_it(serve):
-    _, result = call_tools(serve(**CARTPOLE), ("reset_env", {}), ("render_env", {"mode": "ansi"}))
+def test_render_env_in_another_mode_explains_how_to_get_it(door):
+    _, result = call_tools(door(**CARTPOLE), ("reset_env", {}), ("render_env", {"mode": "ansi"}))
     assert_tool_error(result, "invalid_argument", "rgb_array")
 
 
-def test_close_env_then_reset_env_recreates_the_env(serve):
-    closed, step, reset, again = call_tools(serve(**CARTPOLE), ("close_env", {}), ("step_env", {"action": 0}),
+def test_close_env_then_reset_env_recreates_the_env(door):
+    closed, step, reset, again = call_tools(door(**CARTPOLE), ("close_env", {}), ("step_env", {"action": 0}),
                                             ("reset_env", {"seed": 2}), ("step_env", {"action": 0}))
     assert closed.structured_content == {"success": True, "status": "closed"}
     assert_tool_error(step, "reset_required")
     assert not reset.is_error and not again.is_error
 
 
-def test_sample_action_gives_a_valid_action(serve):
-    results = call_tools(serve(**CARTPOLE), *[("sample_action", {})] * 5)
+def test_sample_action_gives_a_valid_action(door):
+    results = call_tools(door(**CARTPOLE), *[("sample_action", {})] * 5)
     assert all(r.structured_content["action"] in (0, 1) for r in results)
 
 
-def test_get_env_info_describes_the_env_for_an_agent(serve):
-    (result,) = call_tools(serve(**CARTPOLE), ("get_env_info", {}))
+def test_get_env_info_describes_the_env_for_an_agent(door):
+    (result,) = call_tools(door(**CARTPOLE), ("get_env_info", {}))
     info = result.structured_content["env_info"]
     assert info["id"] == "CartPole-v1" and info["instance_id"] == "default"
     assert info["action_space"]["n"] == 2 and info["action_schema"]["type"] == "integer"
@@ -269,9 +270,9 @@ def test_get_env_info_describes_the_env_for_an_agent(serve):
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_a_null_instance_id_means_the_default_instance_on_every_tool(serve, mode):
+def test_a_null_instance_id_means_the_default_instance_on_every_tool(door, mode):
     ref = gym_reference("CartPole-v1", 4, [1])
-    srv = serve(env_id="CartPole-v1", run_manager=True, num_episodes=3)
+    srv = door(env_id="CartPole-v1", run_manager=True, num_episodes=3)
     none = {"instance_id": None}
     results = call_tools(srv, ("reset_env", {"seed": 4, **none}), ("step_env", {"action": 1, **none}),
                          ("render_env", none), ("sample_action", none), ("get_env_info", none),
@@ -282,11 +283,11 @@ def test_a_null_instance_id_means_the_default_instance_on_every_tool(serve, mode
     reset, step, _, _, info, status, *_ = (r.structured_content for r in results)
     assert np.allclose(reset["observation"], ref[0], atol=1e-7) and np.allclose(step["observation"], ref[1], atol=1e-7)
     assert info["env_info"]["instance_id"] == "default" and status["current_step"] == 1
-    assert srv.get("/run/status").body["run_id"] == results[7].structured_content["run_id"]  # reset_run hit default
+    assert srv.get("/run/status")["run_id"] == results[7].structured_content["run_id"]  # reset_run hit default
 
 
-def test_instance_id_is_optional_and_nullable_in_every_schema_that_has_it(serve):
-    tools = list_tools(serve(**CARTPOLE))
+def test_instance_id_is_optional_and_nullable_in_every_schema_that_has_it(door):
+    tools = list_tools(door(**CARTPOLE))
     with_it = {name for name, tool in tools.items() if "instance_id" in tool.input_schema["properties"]}
     assert with_it == (ENV_TOOLS | MORE_TOOLS) - {"create_env", "list_envs"}
     for name in with_it - {"delete_env"}:  # delete_env names an instance of yours: never the default
@@ -297,8 +298,8 @@ def test_instance_id_is_optional_and_nullable_in_every_schema_that_has_it(serve)
         assert "omit or null" in prop["description"] and "create_env" in prop["description"], name
 
 
-def test_an_unknown_instance_is_not_found_for_every_env_tool(serve):
-    srv = serve(**CARTPOLE)
+def test_an_unknown_instance_is_not_found_for_every_env_tool(door):
+    srv = door(**CARTPOLE)
     args = {"instance_id": "nope"}
     results = call_tools(srv, ("reset_env", args), ("step_env", {"action": 0, **args}), ("render_env", args),
                          ("close_env", args), ("get_env_info", args), ("sample_action", args), ("delete_env", args),
@@ -307,8 +308,8 @@ def test_an_unknown_instance_is_not_found_for_every_env_tool(serve):
         assert_tool_error(result, "not_found", "'nope'")
 
 
-def test_an_env_that_raises_is_an_env_error_and_the_server_lives_on(serve):
-    srv = serve(env_id="ExplodingToy-v0")
+def test_an_env_that_raises_is_an_env_error_and_the_server_lives_on(door):
+    srv = door(env_id="ExplodingToy-v0")
     _, first, boom, after, reset = call_tools(srv, ("reset_env", {}), ("step_env", {"action": 0}),
                                               ("step_env", {"action": 0}), ("step_env", {"action": 0}),
                                               ("reset_env", {}))
@@ -318,8 +319,8 @@ def test_an_env_that_raises_is_an_env_error_and_the_server_lives_on(serve):
     assert not reset.is_error
 
 
-def test_an_unexpected_failure_is_a_clear_tool_error(serve, monkeypatch):
-    srv = serve(**CARTPOLE)
+def test_an_unexpected_failure_is_a_clear_tool_error(door, monkeypatch):
+    srv = door(**CARTPOLE)
 
     async def broken(instance_id):
         raise ZeroDivisionError("oops")
@@ -332,8 +333,8 @@ def test_an_unexpected_failure_is_a_clear_tool_error(serve, monkeypatch):
 
 # -- instances -------------------------------------------------------------------------------------------
 
-def test_create_list_and_delete_instances(serve):
-    srv = serve(env_id="CartPole-v1", allow_env=("Pendulum-v1",))
+def test_create_list_and_delete_instances(door):
+    srv = door(env_id="CartPole-v1", allow_env=("Pendulum-v1",))
 
     async def body(client):
         made = (await client.call_tool("create_env", {"env_id": "Pendulum-v1"})).structured_content
@@ -350,8 +351,8 @@ def test_create_list_and_delete_instances(serve):
     assert [i["instance_id"] for i in after["instances"]] == ["default"]
 
 
-def test_create_env_refuses_what_the_operator_did_not_allow(serve):
-    srv = serve(**CARTPOLE)
+def test_create_env_refuses_what_the_operator_did_not_allow(door):
+    srv = door(**CARTPOLE)
     other, module, kwargs, steps = call_tools(
         srv, ("create_env", {"env_id": "Pendulum-v1"}), ("create_env", {"env_id": "os:CartPole-v1"}),
         ("create_env", {"env_kwargs": {"sutton_barto_reward": True}}), ("create_env", {"num_episodes": 0}))
@@ -364,8 +365,8 @@ def test_create_env_refuses_what_the_operator_did_not_allow(serve):
 
 # -- runs ------------------------------------------------------------------------------------------------
 
-def test_run_tools_report_and_reset_the_run(serve):
-    srv = serve(env_id="CartPole-v1", run_manager=True, num_episodes=5)
+def test_run_tools_report_and_reset_the_run(door):
+    srv = door(env_id="CartPole-v1", run_manager=True, num_episodes=5)
     reset, step, status, stats, new = call_tools(srv, ("reset_env", {"seed": 0}), ("step_env", {"action": 0}),
                                                  ("get_run_status", {}), ("get_run_statistics", {}),
                                                  ("reset_run", {}))
@@ -378,17 +379,76 @@ def test_run_tools_report_and_reset_the_run(serve):
     assert new.structured_content["run_id"] != status["run_id"]
 
 
-def test_a_completed_run_makes_reset_env_say_so_until_reset_run(serve):
-    srv = serve(env_id="CartPole-v1", run_manager=True, num_episodes=1)
+def test_a_completed_run_makes_reset_env_say_so_until_reset_run(door):
+    srv = door(env_id="CartPole-v1", run_manager=True, num_episodes=1)
     results = call_tools(srv, ("reset_env", {"seed": 0}), ("reset_env", {}), ("reset_run", {}), ("reset_env", {}))
     assert_tool_error(results[1], "run_completed", "reset")
     assert not results[3].is_error
 
 
-def test_run_tools_say_when_the_run_manager_is_off_as_rest_does(serve):
-    srv = serve(**CARTPOLE)
-    rest = srv.get("/run/status").body
+def test_run_tools_say_when_the_run_manager_is_off_as_rest_does(door):
+    srv = door(**CARTPOLE)
+    rest = srv.get("/run/status")
     results = call_tools(srv, ("get_run_status", {}), ("get_run_statistics", {}), ("reset_run", {}))
     for result in results:
         assert_tool_error(result, "run_manager_disabled", "run manager is off")
         assert result.structured_content == rest
+
+
+# -- every tool against its declared schema; remedies in MCP's words -------------------------------------
+
+def test_every_tool_answers_in_its_output_schema_and_fails_in_the_one_error_shape(door):
+    srv = door(env_id="CartPole-v1", allow_env=("Pendulum-v1",), run_manager=True, num_episodes=3)
+    nope = {"instance_id": "nope"}
+
+    async def body(client):
+        schemas = {t.name: t.output_schema for t in (await client.list_tools()).tools}
+        made = await client.call_tool("create_env", {"env_id": "Pendulum-v1"})
+        calls = {  # tool: (arguments that succeed, arguments that fail)
+            "list_envs": ({}, {"verbose": True}),
+            "reset_env": ({"seed": 1}, {"seed": -1}),
+            "step_env": ({"action": 0}, {"action": 7}),
+            "render_env": ({}, {"mode": "ansi"}),
+            "sample_action": ({}, nope),
+            "get_env_info": ({}, nope),
+            "get_run_status": ({}, nope),
+            "get_run_statistics": ({}, nope),
+            "reset_run": ({}, nope),
+            "close_env": ({}, nope),
+            "delete_env": ({"instance_id": made.structured_content["instance_id"]}, {"instance_id": "default"}),
+        }
+        results = {"create_env": (made, await client.call_tool("create_env", {"env_id": "Acrobot-v1"}))}
+        for name, (ok, bad) in calls.items():
+            results[name] = (await client.call_tool(name, ok), await client.call_tool(name, bad))
+        return schemas, results
+
+    schemas, results = connect(srv, body)
+    assert results.keys() == schemas.keys() == ENV_TOOLS | MORE_TOOLS
+    for name, (ok, bad) in results.items():
+        jsonschema.Draft202012Validator.check_schema(schemas[name])
+        assert not ok.is_error, (name, text(ok))
+        jsonschema.validate(ok.structured_content, schemas[name])
+        # isError results are exempt from the output schema (clients skip the check): they share one shape.
+        assert bad.is_error, name
+        jsonschema.validate(bad.structured_content, FAILURE_SCHEMA)
+
+
+def test_a_remedy_is_worded_with_mcp_tools(door, monkeypatch):
+    srv = door(**CARTPOLE)
+
+    async def unknown(instance_id):
+        raise gymsite.errors.UnknownInstance(f"no instance {instance_id!r}")
+
+    monkeypatch.setattr(srv.engine, "info", unknown)
+    (result,) = call_tools(srv, ("get_env_info", {"instance_id": "x"}))
+    assert result.structured_content == {"success": False, "code": "not_found",
+                                         "error": "no instance 'x'; list_envs lists the live ones"}
+
+
+def test_every_remedy_the_errors_name_has_mcp_words_naming_no_rest_route():
+    def subclasses(cls):
+        return {cls} | {s for sub in cls.__subclasses__() for s in subclasses(sub)}
+
+    remedies = {cls.remedy for cls in subclasses(gymsite.errors.GymsiteError)} - {None}
+    assert remedies <= MCP_REMEDIES.keys()
+    assert not any(route in words for words in MCP_REMEDIES.values() for route in ("GET ", "POST ", "DELETE ", "/"))
