@@ -78,7 +78,7 @@ class ApiHandler(ServerHandler):
     step rate to a third. Here the async engine views need neither; the sync views (the ledger's,
     which use the ORM) get the connection hygiene those signals gave, in their own thread.
     URL resolution is cached per path: the same few paths are resolved thousands of times a second.
-    Checked against Django 5.2 (tests/test_api_handler.py runs on whatever Django is installed).
+    Checked against Django 5.2; every live-server REST test runs through it, on the Django installed.
     """
 
     def __init__(self, **kwargs: Any):
