@@ -235,9 +235,9 @@ def allowed_hosts(config: ServerConfig) -> list[str]:
 
 
 def build_app(engine: Engine, config: ServerConfig) -> ASGIApp:
-    """The one ASGI app for `engine`: /mcp to MCP, the rest to Django, one lifespan (gymsite/asgi.py)."""
+    """The one ASGI app for `engine`: /mcp to MCP, the rest to Django, one lifespan (gymsite/app.py)."""
     setup_django()
-    from gymsite.asgi import create_app
+    from gymsite.app import create_app
 
     return create_app(engine=engine, config=config, allowed_hosts=allowed_hosts(config))
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from runs.manager import RunManager
+
+class RunManager(Protocol):
+    """What the registry's readers ask of a live run (runs.manager.RunManager is one)."""
+
+    def live_episode(self, run_id: str): ...
+
 
 _live: weakref.WeakValueDictionary[str, RunManager] = weakref.WeakValueDictionary()
 _lock = threading.Lock()
