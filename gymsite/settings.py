@@ -90,6 +90,7 @@ MIDDLEWARE = [
 ]
 API_MIDDLEWARE = [
     "gymenv.middleware.host_check",
+    "gymenv.middleware.cross_origin",
     "gymenv.middleware.bearer_token",
     "gymenv.middleware.json_bodies_only",
 ]
