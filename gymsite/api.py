@@ -8,7 +8,7 @@ from ninja.errors import HttpError, ValidationError
 from ninja.parser import Parser
 
 from gymenv.api import router as envs_router
-from gymenv.errors import GymsiteError, describe_validation_errors
+from gymenv.errors import GymsiteError, TooManyInstances, describe_validation_errors
 from gymsite.responses import error_response
 from runs.api import router as runs_router
 
@@ -36,10 +36,19 @@ api = NinjaAPI(
 api.add_router("", envs_router)
 api.add_router("", runs_router)
 
+# A slot frees when a client deletes its instance or the reaper closes an idle one, which the
+# server cannot foresee: a short fixed wait keeps a client's retries few and its wait short.
+INSTANCE_RETRY_AFTER_SECONDS = 5
+
 
 @api.exception_handler(GymsiteError)
 def gymsite_error(request, exc: GymsiteError):
     return error_response(exc.message, exc.code, exc.status)
+
+
+@api.exception_handler(TooManyInstances)
+def too_many_instances(request, exc: TooManyInstances):
+    return error_response(exc.message, exc.code, exc.status, headers={"Retry-After": str(INSTANCE_RETRY_AFTER_SECONDS)})
 
 
 @api.exception_handler(ValidationError)
