@@ -45,8 +45,8 @@ def cross_origin(get_response):
 
     async def middleware(request):
         if request.method in STATE_CHANGING and not _same_site(request):
-            return error_response("cross-site requests cannot change this server: the Origin header names "
-                                  "a site it does not serve", "cross_origin", 403)
+            return error_response("cross-site requests cannot change this server: the request's Origin "
+                                  "(or Sec-Fetch-Site) says another site sent it", "cross_origin", 403)
         return await get_response(request)
 
     return middleware
