@@ -1,11 +1,14 @@
-"""Async-native middleware for the cross-cutting checks: Host, bearer token, JSON-only bodies.
+"""Async-native middleware for the cross-cutting checks: Host, Origin, bearer token, JSON-only bodies.
 
 Async-only on purpose: under ASGI a sync middleware costs a thread hop per request.
 """
 
 import hmac
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.exceptions import DisallowedHost
+from django.http.request import split_domain_port, validate_host
 from django.utils.decorators import async_only_middleware
 
 from gymsite.responses import error_response
@@ -26,6 +29,42 @@ def host_check(get_response):
         return await get_response(request)
 
     return middleware
+
+
+STATE_CHANGING = ("POST", "PUT", "PATCH", "DELETE")
+
+
+@async_only_middleware
+def cross_origin(get_response):
+    """Refuses (403) a state-changing request a browser sent from another site, as /mcp does.
+
+    A page on any site can make a browser POST here (a form, or fetch with mode "no-cors"), and a
+    tokenless server has nothing else to tell it from the dashboard. Clients that are not browsers
+    send no Origin and pass.
+    """
+
+    async def middleware(request):
+        if request.method in STATE_CHANGING and not _same_site(request):
+            return error_response("cross-site requests cannot change this server: the request's Origin "
+                                  "(or Sec-Fetch-Site) says another site sent it", "cross_origin", 403)
+        return await get_response(request)
+
+    return middleware
+
+
+def _same_site(request) -> bool:
+    if request.headers.get("Sec-Fetch-Site") == "cross-site":
+        return False
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    if origin == f"{request.scheme}://{request.get_host()}" or origin in settings.CSRF_TRUSTED_ORIGINS:
+        return True
+    parts = urlsplit(origin)
+    host, _ = split_domain_port(parts.netloc)
+    # "*" lets any Host in, which says nothing about which sites may send requests.
+    named = [pattern for pattern in request.allowed_hosts if pattern != "*"]
+    return parts.scheme in ("http", "https") and bool(host) and validate_host(host, named)
 
 
 @async_only_middleware
@@ -61,8 +100,8 @@ JSON_TYPES = ("application/json",)
 
 @async_only_middleware
 def json_bodies_only(get_response):
-    """A body that is not declared JSON is refused (415) before any view runs: this is also what
-    keeps cross-site HTML form posts from touching an env."""
+    """A body that is not declared JSON is refused (415) before any view runs (cross-site form
+    posts are `cross_origin`'s to refuse: an empty one has no body to check)."""
 
     async def middleware(request):
         if request.method in ("POST", "PUT", "PATCH") and _has_body(request):

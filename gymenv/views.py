@@ -62,3 +62,9 @@ async def frame(request, instance_id: str):
 
 def not_found(request, exception=None):
     return error_response(f"no route {request.path[:100]!r}; see /docs for the API", "not_found", 404)
+
+
+def server_error(request):
+    """Any unhandled exception, REST or page (Ninja re-raises what no handler maps): the traceback
+    goes to the log, the client gets the one error shape."""
+    return error_response("internal server error: the server log has the details", "internal_error", 500)

@@ -37,6 +37,10 @@ api = NinjaAPI(
 api.add_router("", envs_router)
 api.add_router("", runs_router)
 
+# A slot frees when a client deletes its instance or the reaper closes an idle one, which the
+# server cannot foresee: a short fixed wait keeps a client's retries few and its wait short.
+INSTANCE_RETRY_AFTER_SECONDS = 5
+
 
 # The REST door's wire form of each domain error: its status, and what to do next in REST's words.
 STATUS: dict[type[GymsiteError], int] = {
@@ -68,6 +72,12 @@ def status_of(exc: GymsiteError) -> int:
 @api.exception_handler(GymsiteError)
 def gymsite_error(request, exc: GymsiteError):
     return error_response(exc.worded(REMEDIES), exc.code, status_of(exc))
+
+
+@api.exception_handler(errors.InstanceLimit)
+def instance_limit(request, exc: errors.InstanceLimit):
+    return error_response(exc.worded(REMEDIES), exc.code, status_of(exc),
+                          headers={"Retry-After": str(INSTANCE_RETRY_AFTER_SECONDS)})
 
 
 @api.exception_handler(ValidationError)

@@ -90,6 +90,7 @@ MIDDLEWARE = [
 ]
 API_MIDDLEWARE = [
     "gymenv.middleware.host_check",
+    "gymenv.middleware.cross_origin",
     "gymenv.middleware.bearer_token",
     "gymenv.middleware.json_bodies_only",
 ]
@@ -148,7 +149,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"bounded": {"()": "gymsite.logging.TruncateMessage",
+                            "max_chars": envint("GYMSITE_LOG_MAX_CHARS", 500)}},
+    # Every handler gets the filter: a handler without it would log what clients send, unbounded.
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["bounded"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("GYMSITE_LOG_LEVEL", "INFO")},
     "loggers": {"django.request": {"level": "ERROR"}},
 }

@@ -12,3 +12,4 @@ urlpatterns = [
 ]
 
 handler404 = "gymenv.views.not_found"
+handler500 = "gymenv.views.server_error"

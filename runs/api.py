@@ -63,10 +63,14 @@ def run_resume(request, instance_id: str):
     return answer(request.engine.run_manager(instance_id).resume())
 
 
+# PostgreSQL text cannot hold NUL: a filter with one would fail in the database, not match nothing.
+NO_NUL = r"^[^\x00]*$"
+
+
 class RunFilters(Schema):
-    env_id: str | None = Field(None, max_length=200)
+    env_id: str | None = Field(None, max_length=200, pattern=NO_NUL)
     state: Literal["idle", "running", "paused", "completed", "error"] | None = None
-    instance_id: str | None = Field(None, max_length=100)
+    instance_id: str | None = Field(None, max_length=100, pattern=NO_NUL)
     page: int = Field(1, ge=1, le=1_000_000)
     page_size: int = Field(50, ge=1, le=500)
 

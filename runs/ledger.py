@@ -22,7 +22,7 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Callable, TypeVar
 
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 
 from gymsite.errors import LedgerFailed
 
@@ -58,9 +58,8 @@ class LedgerWriter:
             with self._inline_lock:
                 try:
                     if single_statement:
-                        return fn()
-                    with transaction.atomic():
-                        return fn()
+                        return _once_more_if_disconnected(fn)
+                    return _once_more_if_disconnected(lambda: _atomically(fn))
                 except Exception:
                     self._recover_connection()
                     raise
@@ -121,8 +120,7 @@ class LedgerWriter:
 
     def _commit(self, batch: list[tuple[Callable[[], Any], Future]]) -> None:
         try:
-            with transaction.atomic():
-                results = [fn() for fn, _ in batch]
+            results = _once_more_if_disconnected(lambda: _atomically(lambda: [fn() for fn, _ in batch]))
         except Exception as exc:  # noqa: BLE001 - reported to the caller whose write failed
             self._recover_connection()
             if len(batch) == 1:
@@ -144,6 +142,37 @@ class LedgerWriter:
                 connection.close()
         except Exception:  # noqa: BLE001
             log.exception("closing the ledger's broken database connection failed")
+
+
+def _atomically(fn: Callable[[], T]) -> T:
+    with transaction.atomic():
+        return fn()
+
+
+def _once_more_if_disconnected(write: Callable[[], T]) -> T:
+    """Runs `write`, and once more on a new connection if the database connection was lost under it
+    (a database restart, a killed backend), which rolled the write back. (Lost during COMMIT, the
+    write may have landed: a retried step then meets its unique step number and fails, not doubles.)
+    A statement that failed on a live connection (a constraint, bad data) is not retried. Only
+    outside a transaction: inside one, the whole transaction is what has to run again.
+    """
+    connection.ensure_connection()
+    used = connection.connection
+    try:
+        return write()
+    except (OperationalError, InterfaceError):
+        if connection.in_atomic_block or not _connection_lost(used):
+            raise
+        log.warning("the ledger's database connection was lost: reconnecting to write again")
+        connection.close()
+        return write()
+
+
+def _connection_lost(used) -> bool:
+    # Django drops (and reopens) a connection whose rollback failed, so the one the write used can be
+    # gone already; a broken one it kept (no transaction to roll back) fails is_usable().
+    current = connection.connection
+    return current is None or current is not used or not connection.is_usable()
 
 
 _writer = LedgerWriter()
