@@ -10,8 +10,10 @@ JSONValue = Any
 class WithRunProgress(BaseModel):
     """An answer whose run_progress is absent, not null, with the run manager off (SPEC 7)."""
 
+    # No return annotation: pydantic would take it as the serialized schema, and the OpenAPI
+    # would describe these answers as any object at all.
     @model_serializer(mode="wrap")
-    def _drop_absent_progress(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+    def _drop_absent_progress(self, handler: SerializerFunctionWrapHandler):
         body = handler(self)
         if body.get("run_progress", True) is None:
             del body["run_progress"]
