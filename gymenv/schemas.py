@@ -42,6 +42,11 @@ class ErrorOut(BaseModel):
     code: str = Field(description="A stable slug, e.g. invalid_action, reset_required, episode_over.")
 
 
+# What any API route may answer before its view runs (gymsite/asgi.py, gymenv/middleware.py):
+# 400 a Host this server does not serve, 401 a missing or wrong token, 413 a body over the limit.
+DOOR_ERRORS = {400: ErrorOut, 401: ErrorOut, 413: ErrorOut}
+
+
 class ResetIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     seed: int | None = Field(None, description="Seed for the env's random generator; the same seed replays the same episode.")
