@@ -3,6 +3,7 @@
 from ninja import Router
 
 from gymenv.schemas import (
+    DOOR_ERRORS,
     CloseOut,
     DeletedOut,
     EnvInfoOut,
@@ -24,14 +25,16 @@ from gymsite.responses import answer
 
 router = Router(tags=["envs"])
 
-ERRORS = {400: ErrorOut, 404: ErrorOut, 409: ErrorOut, 415: ErrorOut, 422: ErrorOut, 500: ErrorOut}
+# 504: the env did not answer within the server's call timeout.
+ERRORS = {**DOOR_ERRORS, 404: ErrorOut, 409: ErrorOut, 415: ErrorOut, 422: ErrorOut, 500: ErrorOut, 504: ErrorOut}
 
 
 def for_default_and_each_instance(method: str, path: str, **kwargs):
     return routing.for_default_and_each_instance(router, method, path, errors=ERRORS, **kwargs)
 
 
-@router.get("/health", response=HealthOut, auth=None, summary="Liveness: the server answers and names its env")
+# /health needs no token (gymenv.middleware.OPEN_PATHS): no 401.
+@router.get("/health", response={200: HealthOut, 400: ErrorOut, 413: ErrorOut}, auth=None, summary="Liveness: the server answers and names its env")
 async def health(request):
     engine = request.engine
     return answer(HealthOut(env_id=engine.config.default_env_id, instances=len(engine.instances())))
@@ -72,7 +75,7 @@ async def sample(request, instance_id: str):
     return answer(await request.engine.sample(instance_id))
 
 
-@router.get("/envs", response={200: InstanceListOut}, summary="List live instances")
+@router.get("/envs", response={200: InstanceListOut, **DOOR_ERRORS}, summary="List live instances")
 async def list_instances(request):
     return answer(request.engine.list())
 

@@ -10,8 +10,10 @@ JSONValue = Any
 class WithRunProgress(BaseModel):
     """An answer whose run_progress is absent, not null, with the run manager off (SPEC 7)."""
 
+    # No return annotation: pydantic would take it as the serialized schema, and the OpenAPI
+    # would describe these answers as any object at all.
     @model_serializer(mode="wrap")
-    def _drop_absent_progress(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+    def _drop_absent_progress(self, handler: SerializerFunctionWrapHandler):
         body = handler(self)
         if body.get("run_progress", True) is None:
             del body["run_progress"]
@@ -38,6 +40,11 @@ class ErrorOut(BaseModel):
     success: Literal[False] = False
     error: str = Field(description="What went wrong and what is expected instead.")
     code: str = Field(description="A stable slug, e.g. invalid_action, reset_required, episode_over.")
+
+
+# What any API route may answer before its view runs (gymsite/asgi.py, gymenv/middleware.py):
+# 400 a Host this server does not serve, 401 a missing or wrong token, 413 a body over the limit.
+DOOR_ERRORS = {400: ErrorOut, 401: ErrorOut, 413: ErrorOut}
 
 
 class ResetIn(BaseModel):

@@ -1,8 +1,11 @@
 """The project's one NinjaAPI: routers of each app, strict JSON in, one error shape out."""
 
+import functools
 import json
+from inspect import iscoroutinefunction
 
-from django.http import Http404
+from django.http import Http404, HttpResponseNotAllowed
+from django.urls import URLPattern
 from ninja import NinjaAPI
 from ninja.errors import HttpError, ValidationError
 from ninja.parser import Parser
@@ -25,7 +28,39 @@ def _refuse_constant(token: str):
     raise ValueError(f"{token} is not JSON")
 
 
-api = NinjaAPI(
+class GymsiteAPI(NinjaAPI):
+    """A NinjaAPI whose 405s carry the one error shape. Ninja's PathView answers a method that no
+    operation of a path takes with a plain-text HttpResponseNotAllowed, before any operation or
+    exception handler runs: so each path's view is wrapped, once, where the URLs are made."""
+
+    @property
+    def urls(self):
+        patterns, app_name, namespace = super().urls
+        return [json_method_not_allowed(p) for p in patterns], app_name, namespace
+
+
+def json_method_not_allowed(pattern: URLPattern) -> URLPattern:
+    view = pattern.callback
+    if iscoroutinefunction(view):
+        @functools.wraps(view)
+        async def wrapped(request, *args, **kwargs):
+            return method_not_allowed(request, await view(request, *args, **kwargs))
+    else:
+        @functools.wraps(view)
+        def wrapped(request, *args, **kwargs):
+            return method_not_allowed(request, view(request, *args, **kwargs))
+    return URLPattern(pattern.pattern, wrapped, pattern.default_args, pattern.name)
+
+
+def method_not_allowed(request, response):
+    if not isinstance(response, HttpResponseNotAllowed):
+        return response
+    allowed = ", ".join(sorted(m.strip() for m in response["Allow"].split(",")))
+    return error_response(f"{request.method} is not allowed on {request.path[:100]}: it takes {allowed}",
+                          "method_not_allowed", 405, headers={"Allow": allowed})
+
+
+api = GymsiteAPI(
     title="gymsite",
     version="1",
     description="Drive Gymnasium environments over REST (and MCP at /mcp). Every run, episode and step is kept.",

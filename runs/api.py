@@ -11,7 +11,7 @@ from django.http import StreamingHttpResponse
 from ninja import Query, Router, Schema
 from pydantic import Field
 
-from gymenv.schemas import ErrorOut
+from gymenv.schemas import DOOR_ERRORS, ErrorOut
 from gymsite import routing
 from gymsite.responses import answer
 from runs import selectors
@@ -20,7 +20,8 @@ from runs.schemas import RunListOut, RunResetOut, RunStatisticsOut, RunStatusOut
 
 router = Router(tags=["runs"])
 
-ERRORS = {404: ErrorOut, 409: ErrorOut, 422: ErrorOut, 500: ErrorOut}
+# 415: a POST with a body that is not JSON (gymenv.middleware.json_bodies_only) on the run routes too.
+ERRORS = {**DOOR_ERRORS, 404: ErrorOut, 409: ErrorOut, 415: ErrorOut, 422: ErrorOut, 500: ErrorOut}
 
 
 def for_default_and_each_instance(method: str, path: str, **kwargs):
@@ -80,7 +81,7 @@ class StepPage(Schema):
     page_size: int = Field(100, ge=1, le=1000)
 
 
-@router.get("/runs", response={200: RunListOut, 422: ErrorOut}, summary="Run history, newest first")
+@router.get("/runs", response={200: RunListOut, **DOOR_ERRORS, 422: ErrorOut}, summary="Run history, newest first")
 def run_list(request, filters: Query[RunFilters]):
     """Every recorded run (live or finished), filtered by env_id, state or instance_id, page by page."""
     return answer(selectors.run_list(**filters.dict()))
@@ -101,7 +102,13 @@ def step_list(request, run_id: str, episode_num: int, params: Query[StepPage]):
     return answer(selectors.step_list(run_id=run_id, episode_num=episode_num, **params.dict()))
 
 
-@router.get("/runs/{run_id}/export.jsonl", response={404: ErrorOut}, summary="Export a run as JSON Lines")
+# The 200 is a stream, not a model: Ninja cannot declare it from `response=`, so openapi_extra does.
+EXPORT_200 = {"description": "The run as JSON Lines: one JSON object a line, its `type` run, episode or step.",
+              "content": {"application/x-ndjson": {"schema": {"type": "string"}}}}
+
+
+@router.get("/runs/{run_id}/export.jsonl", response=ERRORS, openapi_extra={"responses": {200: EXPORT_200}},
+            summary="Export a run as JSON Lines")
 def run_export(request, run_id: str):
     """One JSON object a line: the run, then each episode followed by its steps (`type` says which)."""
     run = selectors.run_get(run_id=run_id)  # a 404 before the stream starts, not a cut-off stream
