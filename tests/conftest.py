@@ -97,38 +97,19 @@ def serve(transactional_db):
         thread.join(timeout=30)
 
 
-def memory_rest_client():
-    """Ninja's TestClient on the project's API, for async operations too (run to completion here)."""
-    import asyncio
-    import inspect
-
-    from ninja.testing import TestClient
-    from ninja.testing.client import NinjaResponse
-
-    from gymsite.api import api
-
-    class MemoryRestClient(TestClient):
-        def _call(self, func, request, kwargs):
-            response = func(request, **kwargs)
-            return NinjaResponse(asyncio.run(response) if inspect.isawaitable(response) else response)
-
-    return MemoryRestClient(api)
-
-
 @dataclass
 class Door:
-    """An engine, its MCP server in memory, and REST on the same engine in memory (Ninja's TestClient)."""
+    """An engine, its MCP server in memory, and REST on the same engine in memory (tests/rest_memory.py)."""
 
     engine: object
-    config: object
     server: object  # an MCPServer: mcp.Client(server) connects to it in memory
     rest: object
 
     def post(self, path: str, body: dict) -> dict:
-        return self.rest.post(path, json=body, engine=self.engine, server=self.config).json()
+        return self.rest.post(path, body).body
 
     def get(self, path: str) -> dict:
-        return self.rest.get(path, engine=self.engine, server=self.config).json()
+        return self.rest.get(path).body
 
 
 @pytest.fixture
@@ -137,18 +118,19 @@ def door(transactional_db):
     run manager is off unless asked for, as with `serve`. Shuts the engine down after the test."""
     from gymenv.mcp_server import build_server
     from gymsite import serving
+    from tests.rest_memory import MemoryREST
 
-    engines = []
+    rests = []
 
     def start(**options) -> Door:
         config = serving.ServerConfig(**{"run_manager": False, **options})
         engine = serving.build_engine(serving.resolve(config))
-        engines.append(engine)
-        return Door(engine, config, build_server(engine), memory_rest_client())
+        rests.append(MemoryREST(engine, config))
+        return Door(engine, build_server(engine), rests[-1])
 
     yield start
-    for engine in engines:
-        engine.shutdown()
+    for rest in rests:
+        rest.close()
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Two gymsite apps in one process: each serves its own engine on both doors, REST and MCP."""
 
-from tests.test_mcp_tools import call_tools
+from tests.test_mcp_transport import call_tools
 
 
 def test_two_apps_in_one_process_each_serve_their_own_engine_on_rest_and_mcp(serve):
