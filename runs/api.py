@@ -3,10 +3,10 @@
 Sync operations: they touch the ORM, and Django runs sync views in a worker thread.
 """
 
+from collections.abc import Generator
 from typing import Literal
 
 from asgiref.sync import sync_to_async
-from django.db import close_old_connections
 from django.http import StreamingHttpResponse
 from ninja import Query, Router, Schema
 from pydantic import Field
@@ -108,35 +108,36 @@ def run_export(request, run_id: str):
 
 
 class JSONLinesResponse(StreamingHttpResponse):
-    """Streams a sync generator under ASGI too: Django would read a sync iterator into a list first.
-
-    Lines are pulled in batches on the sync thread (thread_sensitive), where the generator's
-    database cursor lives; between batches that thread is free for other work. The connection the
-    generator opened there is closed at the end: request_finished fires on the event loop's
-    thread and would not reach it.
-    """
+    """Streams a sync generator of lines as an async iterator: Django would read a sync one into a list."""
 
     batch = 200
 
-    def __init__(self, lines, **kwargs):
-        super().__init__(lines, content_type="application/x-ndjson", **kwargs)
-
-    async def __aiter__(self):
-        lines = iter(self.streaming_content)
-        take = sync_to_async(_take, thread_sensitive=True)
-        try:
-            while chunk := await take(lines, self.batch):
-                yield chunk
-        finally:
-            await sync_to_async(_finish, thread_sensitive=True)(self._iterator)
+    def __init__(self, lines: Generator[bytes, None, None], **kwargs):
+        super().__init__(LineBatches(lines, self.batch), content_type="application/x-ndjson", **kwargs)
 
 
-def _finish(lines) -> None:
-    close = getattr(lines, "close", None)
-    if close is not None:
-        close()  # a generator cut short (client gone): ends its cursors here, on their thread
-    close_old_connections()
+class LineBatches:
+    """Lines pulled in batches on the request's sync thread (thread_sensitive), where the generator's
+    database cursors live; between batches that thread is free for other work.
 
+    Its close() is the response's: Django calls it on that same thread once the stream ends or the
+    client goes, and then closes the thread's connection (request_finished).
+    """
 
-def _take(lines, n: int) -> bytes:
-    return b"".join(line for _, line in zip(range(n), lines))
+    def __init__(self, lines: Generator[bytes, None, None], size: int):
+        self.lines, self.size = lines, size
+        self.take = sync_to_async(self._take, thread_sensitive=True)
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self) -> bytes:
+        if chunk := await self.take():
+            return chunk
+        raise StopAsyncIteration
+
+    def _take(self) -> bytes:
+        return b"".join(line for _, line in zip(range(self.size), self.lines))
+
+    def close(self) -> None:
+        self.lines.close()
