@@ -388,9 +388,9 @@ class Engine:
                 log.exception("closing instance %s failed", inst.instance_id)
             inst.shutdown_thread()
 
-    def reap_idle(self) -> list[str]:
-        """Close and forget client instances unused for longer than the idle timeout."""
-        cutoff = time.time() - self.config.idle_timeout
+    def reap_idle(self, now: float | None = None) -> list[str]:
+        """Close and forget client instances unused for longer than the idle timeout (as of `now`)."""
+        cutoff = (time.time() if now is None else now) - self.config.idle_timeout
         with self._lock:
             idle = [i for i in self._instances.values()
                     if i.instance_id != DEFAULT_INSTANCE and i.in_flight == 0 and i.last_used_at < cutoff]

@@ -252,12 +252,11 @@ def test_the_default_instance_cannot_be_deleted(serve):
 
 
 def test_idle_client_instances_are_closed_but_not_the_default(serve):
-    srv = serve(default_env_id="CartPole-v1", idle_timeout=0.05)
+    srv = serve(default_env_id="CartPole-v1", idle_timeout=60)
     iid = srv.post("/envs", {}).body["instance_id"]
-    import time
-
-    time.sleep(0.1)
-    assert srv.engine.reap_idle() == [iid]
+    last_used = srv.engine.get(iid).last_used_at
+    assert srv.engine.reap_idle(now=last_used + 59) == []
+    assert srv.engine.reap_idle(now=last_used + 61) == [iid]
     assert [i["instance_id"] for i in srv.get("/envs").body["instances"]] == ["default"]
 
 
