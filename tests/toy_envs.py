@@ -80,3 +80,6 @@ class DictActionEnv(gym.Env):
 for _id, _cls in (("BlockingToy-v0", BlockingEnv), ("ExplodingToy-v0", ExplodingEnv), ("DictToy-v0", DictActionEnv)):
     if _id not in gym.registry:
         gym.register(_id, entry_point=f"{__name__}:{_cls.__name__}", max_episode_steps=50)
+if "MissingDependencyToy-v0" not in gym.registry:
+    # Registered, but making it imports a module that needs what is not installed, whatever extras are.
+    gym.register("MissingDependencyToy-v0", entry_point="tests.env_with_missing_dependency:Env")
