@@ -3,10 +3,11 @@
 Sync operations: they touch the ORM, and Django runs sync views in a worker thread.
 """
 
-from collections.abc import Generator
+from collections.abc import AsyncIterator, Generator, Iterator
 from typing import Literal
 
 from asgiref.sync import sync_to_async
+from django.db import close_old_connections
 from django.http import StreamingHttpResponse
 from ninja import Query, Router, Schema
 from pydantic import Field
@@ -113,31 +114,26 @@ class JSONLinesResponse(StreamingHttpResponse):
     batch = 200
 
     def __init__(self, lines: Generator[bytes, None, None], **kwargs):
-        super().__init__(LineBatches(lines, self.batch), content_type="application/x-ndjson", **kwargs)
+        super().__init__(_batches(lines, self.batch), content_type="application/x-ndjson", **kwargs)
 
 
-class LineBatches:
-    """Lines pulled in batches on the request's sync thread (thread_sensitive), where the generator's
-    database cursors live; between batches that thread is free for other work.
+async def _batches(lines: Generator[bytes, None, None], size: int) -> AsyncIterator[bytes]:
+    """Lines pulled in batches on the sync thread (thread_sensitive), where the generator's database
+    cursors live; between batches that thread is free for other work. The connection the generator
+    opened there is closed at the end, on that thread: the API handler fires request_finished on the
+    event loop's thread, which would not reach it."""
+    take = sync_to_async(_take, thread_sensitive=True)
+    try:
+        while chunk := await take(lines, size):
+            yield chunk
+    finally:
+        await sync_to_async(_finish, thread_sensitive=True)(lines)
 
-    Its close() is the response's: Django calls it on that same thread once the stream ends or the
-    client goes, and then closes the thread's connection (request_finished).
-    """
 
-    def __init__(self, lines: Generator[bytes, None, None], size: int):
-        self.lines, self.size = lines, size
-        self.take = sync_to_async(self._take, thread_sensitive=True)
+def _take(lines: Iterator[bytes], n: int) -> bytes:
+    return b"".join(line for _, line in zip(range(n), lines))
 
-    def __aiter__(self):
-        return self
 
-    async def __anext__(self) -> bytes:
-        if chunk := await self.take():
-            return chunk
-        raise StopAsyncIteration
-
-    def _take(self) -> bytes:
-        return b"".join(line for _, line in zip(range(self.size), self.lines))
-
-    def close(self) -> None:
-        self.lines.close()
+def _finish(lines: Generator[bytes, None, None]) -> None:
+    lines.close()  # a generator cut short (client gone): ends its cursors here, on their thread
+    close_old_connections()
