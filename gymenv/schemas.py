@@ -1,8 +1,8 @@
 """Wire shapes shared by REST (OpenAPI) and MCP (tool output schemas): one model per answer."""
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, WithJsonSchema, model_serializer
 
 JSONValue = Any
 
@@ -49,7 +49,9 @@ DOOR_ERRORS = {400: ErrorOut, 401: ErrorOut, 413: ErrorOut}
 
 class ResetIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    seed: int | None = Field(None, description="Seed for the env's random generator; the same seed replays the same episode.")
+    # Any JSON here: the engine checks seeds and words the 422 itself, as it does for MCP's reset_env.
+    seed: Annotated[Any, WithJsonSchema({"anyOf": [{"type": "integer", "minimum": 0}, {"type": "null"}]})] = Field(
+        None, description="Seed for the env's random generator; the same seed replays the same episode.")
     options: dict[str, Any] | None = Field(None, description="Env-specific reset options.")
 
 

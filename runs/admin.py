@@ -2,15 +2,30 @@
 
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import ValidationError
 from django.db.models import Case, ExpressionWrapper, F, FloatField, When
 from django.forms.models import BaseInlineFormSet
+from django.http import Http404
 from django.urls import reverse
 from django.utils.html import format_html
 
 from runs.models import Episode, Run, Step
 
 
+def checked_id(model, object_id: str, from_field: str | None = None):
+    """The id of a change URL as its field's type; a 404 for one that cannot name a row ("abc" for an int)."""
+    field = model._meta.pk if from_field is None else model._meta.get_field(from_field)
+    try:
+        return field.to_python(object_id)
+    except ValidationError:
+        raise Http404(f"{object_id[:80]!r} is not a {model._meta.verbose_name} id") from None
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
+    def get_object(self, request, object_id, from_field=None):
+        checked_id(self.model, object_id, from_field)  # Django would redirect to the index, as for a deleted row
+        return super().get_object(request, object_id, from_field)
+
     def has_add_permission(self, request, obj=None):
         return False
 
@@ -149,4 +164,4 @@ class StepAdmin(ReadOnlyAdmin):
 
     def get_object(self, request, object_id, from_field=None):
         # The change page does show it: fetch this one row whole.
-        return Step.objects.select_related("episode").filter(pk=object_id).first()
+        return Step.objects.select_related("episode").filter(pk=checked_id(Step, object_id)).first()

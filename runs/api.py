@@ -3,6 +3,7 @@
 Sync operations: they touch the ORM, and Django runs sync views in a worker thread.
 """
 
+from collections.abc import AsyncIterator, Generator, Iterator
 from typing import Literal
 
 from asgiref.sync import sync_to_async
@@ -118,35 +119,31 @@ def run_export(request, run_id: str):
 
 
 class JSONLinesResponse(StreamingHttpResponse):
-    """Streams a sync generator under ASGI too: Django would read a sync iterator into a list first.
-
-    Lines are pulled in batches on the sync thread (thread_sensitive), where the generator's
-    database cursor lives; between batches that thread is free for other work. The connection the
-    generator opened there is closed at the end: request_finished fires on the event loop's
-    thread and would not reach it.
-    """
+    """Streams a sync generator of lines as an async iterator: Django would read a sync one into a list."""
 
     batch = 200
 
-    def __init__(self, lines, **kwargs):
-        super().__init__(lines, content_type="application/x-ndjson", **kwargs)
-
-    async def __aiter__(self):
-        lines = iter(self.streaming_content)
-        take = sync_to_async(_take, thread_sensitive=True)
-        try:
-            while chunk := await take(lines, self.batch):
-                yield chunk
-        finally:
-            await sync_to_async(_finish, thread_sensitive=True)(self._iterator)
+    def __init__(self, lines: Generator[bytes, None, None], **kwargs):
+        super().__init__(_batches(lines, self.batch), content_type="application/x-ndjson", **kwargs)
 
 
-def _finish(lines) -> None:
-    close = getattr(lines, "close", None)
-    if close is not None:
-        close()  # a generator cut short (client gone): ends its cursors here, on their thread
-    close_old_connections()
+async def _batches(lines: Generator[bytes, None, None], size: int) -> AsyncIterator[bytes]:
+    """Lines pulled in batches on the sync thread (thread_sensitive), where the generator's database
+    cursors live; between batches that thread is free for other work. The connection the generator
+    opened there is closed at the end, on that thread: the API handler fires request_finished on the
+    event loop's thread, which would not reach it."""
+    take = sync_to_async(_take, thread_sensitive=True)
+    try:
+        while chunk := await take(lines, size):
+            yield chunk
+    finally:
+        await sync_to_async(_finish, thread_sensitive=True)(lines)
 
 
-def _take(lines, n: int) -> bytes:
+def _take(lines: Iterator[bytes], n: int) -> bytes:
     return b"".join(line for _, line in zip(range(n), lines))
+
+
+def _finish(lines: Generator[bytes, None, None]) -> None:
+    lines.close()  # a generator cut short (client gone): ends its cursors here, on their thread
+    close_old_connections()

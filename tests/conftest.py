@@ -180,9 +180,10 @@ def spawn(server_database_url, tmp_path):
         env = dict(os.environ, DATABASE_URL=server_database_url, SDL_VIDEODRIVER="dummy",
                    GYMSITE_DATA_DIR=str(tmp_path))
         log_path = tmp_path / f"server-{port}.log"
-        proc = subprocess.Popen([sys.executable, "manage.py", "runserver_gym", *args, "--port", str(port)],
-                                cwd=Path(__file__).resolve().parent.parent, env=env,
-                                stdout=open(log_path, "wb"), stderr=subprocess.STDOUT)
+        with open(log_path, "wb") as log:  # the child keeps its own copy of the descriptor
+            proc = subprocess.Popen([sys.executable, "manage.py", "runserver_gym", *args, "--port", str(port)],
+                                    cwd=Path(__file__).resolve().parent.parent, env=env,
+                                    stdout=log, stderr=subprocess.STDOUT)
         procs.append(proc)
         server = ServerProcess(proc, f"http://127.0.0.1:{port}", log_path)
         deadline = time.monotonic() + 60

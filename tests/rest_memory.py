@@ -25,6 +25,25 @@ from tests.conftest import Reply, strict_loads
 OPENAPI_URI = "urn:gymsite:openapi"
 
 
+class SyncViews(TestClient):
+    """Ninja's TestClient, which reads a streamed answer with a sync loop only; a sync view may stream
+    from an async iterator (the JSONL export), read here on the client's event loop."""
+
+    def __init__(self, api, loop: asyncio.Runner):
+        super().__init__(api)
+        self._loop = loop
+
+    def _call(self, func, request, kwargs):
+        response = func(request, **kwargs)
+        if response.streaming and inspect.isasyncgen(response.streaming_content):
+            response.streaming_content = [self._loop.run(_read(response.streaming_content))]
+        return super()._call(lambda request, **_: response, request, kwargs)
+
+
+async def _read(chunks) -> bytes:
+    return b"".join([chunk async for chunk in chunks])
+
+
 class MemoryREST:
     """REST calls on `engine` without a server. Async views run on one event loop kept for the
     client's life: an owner thread that answers after a timeout posts to that loop, which must not
@@ -32,8 +51,8 @@ class MemoryREST:
 
     def __init__(self, engine, config):
         self.engine, self.config = engine, config
-        self._sync, self._async = TestClient(api), TestAsyncClient(api)
         self._loop = asyncio.Runner()
+        self._sync, self._async = SyncViews(api, self._loop), TestAsyncClient(api)
 
     def request(self, method: str, path: str, body=None, *, raw: bytes | None = None) -> Reply:
         attributes = {"engine": self.engine, "server": self.config}

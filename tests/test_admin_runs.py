@@ -93,3 +93,11 @@ def test_an_episodes_page_links_to_its_paginated_steps(admin_client):
     episode = Episode.objects.get(run=run)
     html = admin_client.get(reverse("admin:runs_episode_change", args=[episode.pk])).content.decode()
     assert f"?episode={episode.pk}" in html and "all 3 steps" in html
+
+
+@pytest.mark.parametrize("model", ["run", "episode", "step"])
+@pytest.mark.parametrize("object_id", ["abc", "1.5", "not-a-uuid"])
+def test_a_change_or_delete_url_with_a_malformed_id_is_404(admin_client, model, object_id):
+    a_run(episodes=1, steps=1)
+    for view in ("change", "delete"):
+        assert admin_client.get(reverse(f"admin:runs_{model}_{view}", args=[object_id])).status_code == 404

@@ -5,7 +5,7 @@ import time
 import uuid
 
 import pytest
-from django.db import IntegrityError
+from django.db import IntegrityError, connection
 
 from runs import services
 from runs.ledger import LedgerWriter, ledger_stop
@@ -56,20 +56,54 @@ def test_a_small_observation_stays_plain_json():
 
 @pytest.mark.django_db(transaction=True)
 def test_the_writer_answers_only_after_the_commit():
-    writer = LedgerWriter()
+    writer = LedgerWriter(inline=False)  # the queued path on either database: the caller is another connection
+    gate, answered, seen = threading.Event(), threading.Event(), {}
+
+    def create():
+        return services.run_create(instance_id="i", env_id="CartPole-v1", env_kwargs={}, env_spec=None,
+                                   num_episodes=1, max_steps_per_episode=1, success_threshold=None)
+
+    def caller():
+        try:
+            run = writer.call(create)
+            seen["committed"] = Run.objects.filter(pk=run.pk).exists()  # read on this thread's own connection
+        finally:
+            answered.set()
+            connection.close()
+
+    def holder():
+        # In create's transaction, after it: keeps it open until the caller, answered, has read, which
+        # must not happen before the commit (so this wait always runs to its bound).
+        answered.wait(1)
+
+    def hold_the_writer():
+        holding.set()
+        gate.wait(10)
+
+    holding = threading.Event()
+    threads = [threading.Thread(target=writer.call, args=(hold_the_writer,))]
     try:
-        run = writer.call(lambda: services.run_create(
-            instance_id="i", env_id="CartPole-v1", env_kwargs={}, env_spec=None, num_episodes=1,
-            max_steps_per_episode=1, success_threshold=None))
-        assert Run.objects.filter(pk=run.pk).exists()  # seen from another connection: committed
+        threads[0].start()
+        assert holding.wait(10)  # the writer is busy: the next two writes queue up into one group
+        threads.append(threading.Thread(target=caller))
+        threads[-1].start()
+        wait_until(lambda: writer._queue.qsize() == 1)
+        threads.append(threading.Thread(target=writer.call, args=(holder,)))
+        threads[-1].start()
+        wait_until(lambda: writer._queue.qsize() == 2)
+        gate.set()
+        for t in threads:
+            t.join(10)
     finally:
+        gate.set()
         writer.stop()
+    assert seen == {"committed": True}
 
 
 @pytest.mark.django_db(transaction=True)
 def test_writes_queued_together_commit_together_and_a_failing_one_fails_alone():
     writer = LedgerWriter(inline=False)  # the queued path, whatever the database
-    gate, results, batches = threading.Event(), {}, []
+    gate, taken, results, batches = threading.Event(), threading.Event(), {}, []
     try:
         run = writer.call(lambda: services.run_create(
             instance_id="i", env_id="CartPole-v1", env_kwargs={}, env_spec=None, num_episodes=1,
@@ -77,6 +111,7 @@ def test_writes_queued_together_commit_together_and_a_failing_one_fails_alone():
         now = run.created_at
 
         def blocker():
+            taken.set()
             gate.wait(10)  # holds the writer so the next writes queue up into one group
 
         def episode(num):
@@ -94,7 +129,7 @@ def test_writes_queued_together_commit_together_and_a_failing_one_fails_alone():
 
         threads = [threading.Thread(target=submit, args=("blocker", blocker))]
         threads[0].start()
-        wait_until(lambda: writer._queue.qsize() == 0)  # the blocker is taken by the writer
+        assert taken.wait(10)  # the blocker is taken by the writer
         # 1, 2 and a duplicate 2 (unique constraint) queue up behind it
         for name, num in (("one", 1), ("two", 2), ("dup", 2)):
             threads.append(threading.Thread(target=submit, args=(name, episode(num))))

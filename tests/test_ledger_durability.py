@@ -199,18 +199,19 @@ def count_steps(url: str, run_id: str) -> int:
 
 def test_every_answered_step_survives_a_sigkill_and_the_next_start_closes_the_run(server_database_url):
     env = dict(os.environ, DATABASE_URL=server_database_url, PYTHONPATH=str(ROOT))
-    child = subprocess.Popen([sys.executable, "-c", CHILD], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
-    try:
-        run_id = child.stdout.readline().strip()
-        answered = 0
-        while answered < 420:  # 8 full episodes and 20 steps into the 9th
-            assert child.stdout.readline() == "answered\n"
-            answered += 1
-        child.send_signal(signal.SIGKILL)
-        answered += child.stdout.read().count("answered\n")  # answers still in the pipe were given too
-    finally:
-        child.kill()
-        child.wait(10)
+    with subprocess.Popen([sys.executable, "-c", CHILD], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                          text=True) as child:
+        try:
+            run_id = child.stdout.readline().strip()
+            answered = 0
+            while answered < 420:  # 8 full episodes and 20 steps into the 9th
+                assert child.stdout.readline() == "answered\n"
+                answered += 1
+            child.send_signal(signal.SIGKILL)
+            answered += child.stdout.read().count("answered\n")  # answers still in the pipe were given too
+        finally:
+            child.kill()
+            child.wait(10)
     recorded = count_steps(server_database_url, run_id)
     assert answered <= recorded <= answered + 1  # at most one committed step whose answer was cut off
 

@@ -214,7 +214,8 @@ def test_a_bad_seed_gets_the_message_rest_gives(door, seed):
     srv = door(**CARTPOLE)
     rest = srv.post("/reset", {"seed": seed})
     (result,) = call_tools(srv, ("reset_env", {"seed": seed}))
-    assert_tool_error(result, rest["code"], "seed")
+    assert_tool_error(result, "invalid_argument", "seed")
+    assert result.structured_content == rest
 
 
 def test_stepping_before_reset_or_after_the_episode_ended_is_a_conflict(door):

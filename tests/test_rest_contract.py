@@ -14,6 +14,7 @@ from django.conf import settings
 
 from gymsite import serving
 from gymsite.api import api
+from tests.toy_envs import BlockingEnv
 from tests.rest_memory import Contract, MemoryREST, Operation
 
 CONTRACT = Contract(api.get_openapi_schema())
@@ -75,10 +76,14 @@ def unknown_instance(srv: MemoryREST, op: Operation, body=None) -> list:
 def behind_a_hung_step(rest, op: Operation) -> list:
     """504: the env does not answer within the server's bound; calls queued behind the slow step
     time out too. Waits (bounded) for the owner thread to drain before the test ends."""
-    srv = rest(env_id="SlowToy-v0", env_kwargs={"delay": 1.0}, call_timeout=0.1, run_manager=False)
+    BlockingEnv.release.clear()  # another test may have left its steps released
+    srv = rest(env_id="BlockingToy-v0", call_timeout=0.1, run_manager=False)
     url = on_instance(srv, op)
     assert srv.post(_sibling(url, "reset"), {}).status == 200
-    replies = [(504, srv.post(_sibling(url, "step"), {"action": 0})), (504, srv.request(op.method, url))]
+    try:
+        replies = [(504, srv.post(_sibling(url, "step"), {"action": 0})), (504, srv.request(op.method, url))]
+    finally:
+        BlockingEnv.release.set()
     instance_id = url.split("/")[2] if url.startswith("/envs/") else "default"
     srv.engine.get(instance_id).submit(lambda: None).result(timeout=10)
     return replies

@@ -156,26 +156,31 @@ def test_the_export_streams_json_lines(serve):
     assert lines[0]["run_id"] == run_id and lines[1]["seed"] == 0 and lines[5]["total_steps"] == 1
 
 
-@pytest.mark.django_db  # the response closes its thread's connection when done
-def test_the_export_response_pulls_its_lines_batch_by_batch_under_asgi():
+@pytest.mark.django_db  # the stream closes its thread's connection when done
+def test_the_export_response_is_async_pulls_lines_batch_by_batch_and_closes_its_generator():
     import asyncio
 
     from runs.api import JSONLinesResponse
 
-    pulled = []
+    pulled, closed = [], []
 
     def lines():
-        for i in range(5 * JSONLinesResponse.batch):
-            pulled.append(i)
-            yield b"{}\n"
+        try:
+            for i in range(5 * JSONLinesResponse.batch):
+                pulled.append(i)
+                yield b"{}\n"
+        finally:
+            closed.append(True)
 
     async def first_chunk(response):
-        chunks = response.__aiter__()
+        chunks = aiter(response)  # as Django's ASGI handler reads it; a sync iterator would warn here
         try:
-            return await chunks.__anext__()
+            return await anext(chunks)
         finally:
             await chunks.aclose()
 
-    chunk = asyncio.run(first_chunk(JSONLinesResponse(lines())))
-    assert chunk == b"{}\n" * JSONLinesResponse.batch
+    response = JSONLinesResponse(lines())
+    chunk = asyncio.run(first_chunk(response))  # it ends by closing what the stream left open
+    assert response.is_async and chunk == b"{}\n" * JSONLinesResponse.batch
     assert len(pulled) <= JSONLinesResponse.batch + 1  # Django alone would have read all 1000 first
+    assert closed

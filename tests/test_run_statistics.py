@@ -145,7 +145,9 @@ def test_the_export_is_a_run_line_then_each_episode_followed_by_its_steps():
 
 
 @pytest.mark.django_db
-def test_the_export_is_generated_lazily():
+def test_the_export_is_generated_lazily(django_assert_num_queries):
     run = a_run(episodes=1, steps=2)
-    lines = selectors.run_export_lines(run=run)
-    assert json.loads(next(lines))["type"] == "run"  # a generator: nothing else was read yet
+    with django_assert_num_queries(0):  # the run line comes from the row in hand: no episode or step read yet
+        lines = selectors.run_export_lines(run=run)
+        assert json.loads(next(lines))["type"] == "run"
+    assert [json.loads(line)["type"] for line in lines] == ["episode", "step", "step"]

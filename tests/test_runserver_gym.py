@@ -31,7 +31,7 @@ def run_command(args, tmp_path, timeout=90):
     (["--env", "CartPole-v1", "--allow-env", "NoSuchEnv-v9"], "NoSuchEnv-v9"),
     (["--env", "CartPole-v1", "--env-kwargs", '{"no_such_kwarg": 1}'], "no_such_kwarg"),
     (["--env", "CartPole-v1", "--num-episodes", "0"], "--num-episodes must be at least 1"),
-    (["--env", "CarRacing-v3"], "box2d"),
+    (["--env", "tests.toy_envs:MissingDependencyToy-v0"], "no_such_physics"),
 ])
 def test_bad_start_arguments_end_with_one_clear_line_and_no_traceback(tmp_path, args, needle):
     p = run_command([*args, "--port", str(free_port())], tmp_path)

@@ -1,19 +1,20 @@
-"""Small envs that make the engine's edge cases reproducible: a slow one, one that raises, one with odd spaces."""
+"""Small envs that make the engine's edge cases reproducible: a blocking one, one that raises, one with odd spaces."""
 
-import time
+import threading
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
 
-class SlowEnv(gym.Env):
-    """Each step takes `delay` seconds: the isolation test's load."""
+class BlockingEnv(gym.Env):
+    """Each step waits until the test sets `release` (bounded): the isolation test's load."""
 
     metadata = {"render_modes": ["ansi"]}
+    entered = threading.Event()  # set once a step is inside env.step()
+    release = threading.Event()
 
-    def __init__(self, delay: float = 1.0, render_mode=None):
-        self.delay = delay
+    def __init__(self, render_mode=None):
         self.render_mode = render_mode
         self.action_space = spaces.Discrete(2)
         self.observation_space = spaces.Box(0, 1000, (1,), np.float32)
@@ -25,7 +26,9 @@ class SlowEnv(gym.Env):
         return np.zeros(1, np.float32), {}
 
     def step(self, action):
-        time.sleep(self.delay)
+        self.entered.set()
+        if not self.release.wait(timeout=30):
+            raise TimeoutError("the test never released the step")
         self.t += 1
         return np.array([self.t], np.float32), 1.0, False, False, {}
 
@@ -74,6 +77,9 @@ class DictActionEnv(gym.Env):
         return obs, 1.0, bool(action["move"] == 2), False, {"is_success": bool(action["move"] == 2)}
 
 
-for _id, _cls in (("SlowToy-v0", SlowEnv), ("ExplodingToy-v0", ExplodingEnv), ("DictToy-v0", DictActionEnv)):
+for _id, _cls in (("BlockingToy-v0", BlockingEnv), ("ExplodingToy-v0", ExplodingEnv), ("DictToy-v0", DictActionEnv)):
     if _id not in gym.registry:
         gym.register(_id, entry_point=f"{__name__}:{_cls.__name__}", max_episode_steps=50)
+if "MissingDependencyToy-v0" not in gym.registry:
+    # Registered, but making it imports a module that needs what is not installed, whatever extras are.
+    gym.register("MissingDependencyToy-v0", entry_point="tests.env_with_missing_dependency:Env")
