@@ -25,10 +25,9 @@ def serve_mcp(port: int, ledger: bool) -> None:
     """gymsite's MCP server over HTTP, with the no-op tool that exists only for this benchmark."""
     from pydantic import BaseModel
 
-    from gymsite import serving
-
     from gymenv.mcp_server import build_server, http_app
     from gymenv.mcp_server.results import returns, success
+    from gymsite import serving
 
     class NoopOut(BaseModel):
         success: bool = True

@@ -3,7 +3,7 @@
 import importlib
 import inspect
 import json
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import gymnasium as gym
@@ -48,7 +48,7 @@ def spec_json(spec: EnvSpec) -> dict | None:
         return None  # a spec with a callable entry point or unserialisable kwargs
 
 
-@lru_cache(maxsize=None)
+@cache
 def env_metadata(env_id: str) -> dict:
     creator = load_env_creator(env_spec(env_id).entry_point)
     return dict(getattr(creator, "metadata", None) or {})
@@ -73,7 +73,7 @@ def pick_render_mode(env_id: str, requested: str | None) -> str | None:
     return None
 
 
-@lru_cache(maxsize=None)
+@cache
 def env_description(env_id: str) -> str:
     """The env's own docs (its class docstring), trimmed to what an agent needs."""
     try:

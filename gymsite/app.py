@@ -17,15 +17,15 @@ from typing import TYPE_CHECKING, Any
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gymsite.settings")
 
-import django  # noqa: E402
-from django.conf import settings  # noqa: E402
-from django.core.exceptions import DisallowedHost  # noqa: E402
-from django.core.handlers.asgi import ASGIHandler, ASGIRequest, get_script_prefix  # noqa: E402
-from django.core.handlers.exception import convert_exception_to_response  # noqa: E402
-from django.db import close_old_connections  # noqa: E402
-from django.http.request import split_domain_port, validate_host  # noqa: E402
-from django.urls import set_script_prefix  # noqa: E402
-from django.utils.module_loading import import_string  # noqa: E402
+import django
+from django.conf import settings
+from django.core.exceptions import DisallowedHost
+from django.core.handlers.asgi import ASGIHandler, ASGIRequest, get_script_prefix
+from django.core.handlers.exception import convert_exception_to_response
+from django.db import close_old_connections
+from django.http.request import split_domain_port, validate_host
+from django.urls import set_script_prefix
+from django.utils.module_loading import import_string
 
 if TYPE_CHECKING:
     from gymenv.engine import Engine
@@ -223,5 +223,5 @@ async def reap_idle_instances(engine) -> None:
         await asyncio.sleep(interval)
         try:
             await asyncio.to_thread(engine.reap_idle)
-        except Exception:  # noqa: BLE001 - the reaper must outlive one failed close
+        except Exception:
             log.exception("closing idle instances failed")

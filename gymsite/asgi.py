@@ -6,7 +6,7 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gymsite.settings")
 
-from gymsite import serving  # noqa: E402
+from gymsite import serving
 
 
 class EnvironmentApp:

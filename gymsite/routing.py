@@ -1,7 +1,7 @@
 """REST routing shared by the apps' routers: each instance route exists for `default` and per instance."""
 
 import inspect
-from typing import Callable
+from collections.abc import Callable
 
 from ninja import Router
 

@@ -18,9 +18,10 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from django.db import InterfaceError, OperationalError, connection, transaction
 
@@ -140,7 +141,7 @@ class LedgerWriter:
         try:
             if connection.connection is not None and not connection.is_usable():
                 connection.close()
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("closing the ledger's broken database connection failed")
 
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 import math
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from django.db import connection
 from django.utils import timezone
@@ -385,7 +386,7 @@ class RunManager:
 class _Write:
     """A ledger write (run on the writer thread) and the memory update that follows its commit."""
 
-    __slots__ = ("write", "after")
+    __slots__ = ("after", "write")
 
     def __init__(self, write: Callable[[], Any], after: Callable[[Any], None] | None = None):
         self.write, self.after = write, after

@@ -12,7 +12,7 @@ import pytest
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
-import tests.toy_envs  # noqa: E402,F401 - registers the toy envs
+import tests.toy_envs  # noqa: F401 - registers the toy envs
 
 
 def free_port() -> int:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from runs.ledger import ledger_stop
 from gymenv.engine import RecorderSpec, RunPolicy
+from runs.ledger import ledger_stop
 from runs.manager import RunManager
 from runs.models import Run, Step
 

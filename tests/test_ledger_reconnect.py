@@ -7,9 +7,9 @@ import pytest
 from django.conf import settings
 from django.db import DataError, IntegrityError, OperationalError, connection
 
+from gymenv.engine import RecorderSpec, RunPolicy
 from runs import ledger
 from runs.ledger import LedgerWriter, ledger_call
-from gymenv.engine import RecorderSpec, RunPolicy
 from runs.manager import RunManager
 from runs.models import Run, Step
 

@@ -75,7 +75,7 @@ def gym_reference(env_id, seed, actions):
 
 def test_it_lists_every_tool_with_a_description_and_an_output_schema(door):
     tools = list_tools(door(**CARTPOLE))
-    assert ENV_TOOLS | MORE_TOOLS == set(tools)
+    assert set(tools) == ENV_TOOLS | MORE_TOOLS
     for tool in tools.values():
         assert tool.description and tool.output_schema and tool.output_schema["type"] == "object", tool.name
         assert tool.input_schema.get("additionalProperties") is False, tool.name

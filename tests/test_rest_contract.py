@@ -14,8 +14,8 @@ from django.conf import settings
 
 from gymsite import serving
 from gymsite.api import api
-from tests.toy_envs import BlockingEnv
 from tests.rest_memory import Contract, MemoryREST, Operation
+from tests.toy_envs import BlockingEnv
 
 CONTRACT = Contract(api.get_openapi_schema())
 OPERATIONS = CONTRACT.operations()

@@ -2,11 +2,10 @@
 
 import pytest
 
-from gymsite.errors import InstanceClosed, ResetRequired, RunCompleted, RunEnded, RunPaused
-from runs.live import live_manager
-from gymsite.errors import LedgerFailed
-from runs.ledger import ledger_stop
 from gymenv.engine import RecorderSpec, RunPolicy
+from gymsite.errors import InstanceClosed, LedgerFailed, ResetRequired, RunCompleted, RunEnded, RunPaused
+from runs.ledger import ledger_stop
+from runs.live import live_manager
 from runs.manager import RunManager
 from runs.models import Episode, Run, Step
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from runs.ledger import ledger_stop
 from gymenv.engine import RecorderSpec, RunPolicy
+from runs.ledger import ledger_stop
 from runs.manager import RunManager, episode_success
 from runs.models import Episode
 

@@ -118,7 +118,7 @@ class Engine:
                 continue
             try:
                 future.result(timeout=inst.call_timeout)
-            except Exception:  # noqa: BLE001 - one stubborn env must not keep the others open
+            except Exception:
                 log.exception("closing instance %s failed", inst.instance_id)
 
     # -- instances ------------------------------------------------------------------------------

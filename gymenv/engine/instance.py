@@ -21,7 +21,8 @@ from gymenv import catalogue, spaces
 from gymenv.engine.describe import describe_env, png_bytes
 from gymenv.engine.owner import OwnerThread
 from gymenv.engine.recorder import EpisodeRecorder, RecorderFactory, RecorderSpec, RunPolicy
-from gymenv.schemas import CloseOut, EnvInfo, Instance as InstanceSummary, RenderOut, ResetOut, SampleOut, StepOut
+from gymenv.schemas import CloseOut, EnvInfo, RenderOut, ResetOut, SampleOut, StepOut
+from gymenv.schemas import Instance as InstanceSummary
 from gymsite.errors import (
     EnvFailed,
     EnvTimeout,
@@ -176,7 +177,7 @@ class Instance:
         env = self._env()
         try:
             obs, info = env.reset(seed=seed, options=options)
-        except Exception as exc:  # noqa: BLE001 - whatever the env raises is reported, not fatal
+        except Exception as exc:
             raise self._env_failed(exc) from exc
         observation, info_json = spaces.encode(env.observation_space, obs), spaces.to_json(info)
         progress = None
@@ -200,7 +201,7 @@ class Instance:
             self.run.before_step()
         try:
             obs, reward, terminated, truncated, info = env.step(action)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise self._env_failed(exc) from exc
         reward = float(reward)
         finite = reward if math.isfinite(reward) else None
@@ -230,7 +231,7 @@ class Instance:
             raise ResetRequired("call reset before render: this instance has no episode in progress")
         try:
             frame = self.env.render()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise EnvFailed(f"{self.env_id} failed to render: {type(exc).__name__}: {exc}") from exc
         if isinstance(frame, np.ndarray):
             return RenderOut(mode=self.render_mode, type="image_base64", format="png",

@@ -58,5 +58,5 @@ class OwnerThread:
         while (call := self._calls.get()) is not _STOP:
             try:
                 call()
-            except Exception:  # noqa: BLE001 - calls hand their own errors back; this one must not end the thread
+            except Exception:
                 log.exception("a call on %s failed outside its caller's reach", self.name)

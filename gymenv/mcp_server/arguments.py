@@ -5,8 +5,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from gymsite.errors import describe_validation_errors
-from gymsite.errors import InvalidArgument
+from gymsite.errors import InvalidArgument, describe_validation_errors
 
 log = logging.getLogger(__name__)
 

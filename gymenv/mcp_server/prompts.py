@@ -5,8 +5,8 @@ from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS
 
 from gymenv.mcp_server.agent_text import EnvDocs
-from gymsite.errors import GymsiteError
 from gymenv.mcp_server.results import worded
+from gymsite.errors import GymsiteError
 
 
 def add_prompts(server: MCPServer, engine, docs: EnvDocs) -> None:

@@ -7,8 +7,8 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 
 from gymenv.mcp_server.agent_text import EnvDocs
-from gymsite.errors import GymsiteError, UnknownInstance
 from gymenv.mcp_server.results import worded
+from gymsite.errors import GymsiteError, UnknownInstance
 
 
 def add_resources(server: MCPServer, engine, docs: EnvDocs) -> None:

@@ -1,6 +1,5 @@
 """The twelve tools: each checks its arguments, calls one engine or run-manager method and sends the answer."""
 
-import json
 import logging
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -65,7 +64,7 @@ class GymTool(Tool):
             return self.fn_metadata.convert_result(result) if convert_result else result
         except GymsiteError as err:
             return failure(err)
-        except Exception as exc:  # noqa: BLE001 - a crash must still answer the agent clearly
+        except Exception as exc:
             log.exception("MCP tool %s crashed", self.name)
             return failure(GymsiteError(f"{self.name} failed on the server ({type(exc).__name__}); "
                                         "this is a server bug, its log has the details", code="internal_error"))
