@@ -5,12 +5,13 @@ GymHTTPServer, the benchmarks and the test fixtures all assemble a server throug
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import ipaddress
 import json
 import os
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -38,11 +39,13 @@ class ServerConfig:
     port: int = 8000
     allow_env: tuple[str, ...] = ()
     allow_env_kwargs: bool = False
+    env_kwargs_keys: tuple[str, ...] = ()  # with allow_env_kwargs: keys that may name files or modules
     num_episodes: int = 10
     max_steps_per_episode: int = 1000
     run_manager: bool = True
     token: str | None = None
     max_instances: int = 64
+    evict_idle: bool = False
     idle_timeout: float = 3600.0
     insecure: bool = False
     success_threshold: float | None = None
@@ -61,6 +64,8 @@ class ServerConfig:
             raise ConfigError("--idle-timeout and the call timeout must be positive numbers of seconds")
         if not isinstance(self.env_kwargs, Mapping):
             raise ConfigError("--env-kwargs must be a JSON object, e.g. '{\"map_name\": \"8x8\"}'")
+        if self.env_kwargs_keys and not self.allow_env_kwargs:
+            raise ConfigError("env_kwargs keys were listed but client env_kwargs are off: pass --allow-env-kwargs")
         if not is_loopback(self.host) and not self.token and not self.insecure:
             raise ConfigError(f"refusing to serve on {self.host} without a token: pass --token (or GYM_API_TOKEN), "
                               "or --insecure if this network is trusted")
@@ -70,11 +75,13 @@ class ServerConfig:
 
 ENVIRON_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "GYMSITE_ENV": ("env_id", str),
-    "GYMSITE_IMPORT": ("imports", lambda v: tuple(_items(v))),
+    "GYMSITE_IMPORT": ("imports", lambda v: items(v)),
     "GYMSITE_ENV_KWARGS": ("env_kwargs", lambda v: parse_env_kwargs(v)),
     "GYMSITE_RENDER_MODE": ("render_mode", str),
-    "GYMSITE_ALLOW_ENV": ("allow_env", lambda v: tuple(_items(v))),
+    "GYMSITE_ALLOW_ENV": ("allow_env", lambda v: items(v)),
     "GYMSITE_ALLOW_ENV_KWARGS": ("allow_env_kwargs", lambda v: _bool(v)),
+    "GYMSITE_ENV_KWARGS_KEYS": ("env_kwargs_keys", lambda v: items(v)),
+    "GYMSITE_EVICT_IDLE": ("evict_idle", lambda v: _bool(v)),
     "GYMSITE_NUM_EPISODES": ("num_episodes", int),
     "GYMSITE_MAX_STEPS_PER_EPISODE": ("max_steps_per_episode", int),
     "GYMSITE_RUN_MANAGER": ("run_manager", lambda v: _bool(v)),
@@ -118,8 +125,8 @@ def parse_env_kwargs(text: str) -> dict:
     return value
 
 
-def _items(text: str) -> list[str]:
-    return [item.strip() for item in text.split(",") if item.strip()]
+def items(text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())
 
 
 def _bool(text: str) -> bool:
@@ -192,7 +199,8 @@ def engine_config(config: ServerConfig) -> EngineConfig:
     return EngineConfig(
         default_env_id=config.env_id, allowed_env_ids=config.allow_env, env_kwargs=dict(config.env_kwargs),
         render_mode=config.render_mode, allow_env_kwargs=config.allow_env_kwargs,
-        max_instances=config.max_instances, idle_timeout=config.idle_timeout,
+        env_kwargs_keys=frozenset(config.env_kwargs_keys), max_instances=config.max_instances,
+        evict_idle=config.evict_idle, idle_timeout=config.idle_timeout,
         max_env_kwargs_bytes=config.max_env_kwargs_bytes, call_timeout=config.call_timeout,
         run=RunPolicy(num_episodes=config.num_episodes, max_steps_per_episode=config.max_steps_per_episode,
                       success_threshold=config.success_threshold),
@@ -203,6 +211,7 @@ def build_engine(config: ServerConfig) -> Engine:
     """The started engine: the default instance is open. With the run manager on, the database is
     brought up to date first and runs left open by dead processes are closed."""
     from gymenv.engine import Engine
+    from gymenv.engine.describe import catalogue_entry
 
     if config.run_manager:
         ensure_database()
@@ -210,14 +219,28 @@ def build_engine(config: ServerConfig) -> Engine:
 
         runs_interrupt_stale()
     engine = Engine(engine_config(config))
-    try:
+    with cannot_make("--env", config.env_id):
         engine.start()
-    except ImportError as exc:
-        raise ConfigError(f"cannot make {config.env_id}: missing {exc.name or exc}; install it "
-                          "(see README: optional env families)") from None
-    except Exception as exc:  # noqa: BLE001 - gymnasium's errors (missing dependency, bad kwargs) end here
-        raise ConfigError(f"cannot make {config.env_id}: {one_line(exc)}") from None
+    try:
+        for env_id in config.allow_env:
+            with cannot_make("--allow-env", env_id):
+                catalogue_entry(env_id)  # one throwaway make: what clients would hit, found now
+    except ConfigError:
+        engine.shutdown("failed to start")
+        raise
     return engine
+
+
+@contextlib.contextmanager
+def cannot_make(flag: str, env_id: str) -> Iterator[None]:
+    """gymnasium's errors on making an env (a missing dependency, bad kwargs) as one ConfigError line."""
+    try:
+        yield
+    except ImportError as exc:
+        raise ConfigError(f"{flag} {env_id}: cannot make it: missing {exc.name or one_line(exc)}; install it "
+                          "(see README: optional env families)") from None
+    except Exception as exc:  # noqa: BLE001 - whatever the env's constructor raises ends start-up in one line
+        raise ConfigError(f"{flag} {env_id}: cannot make it: {one_line(exc)}") from None
 
 
 def allowed_hosts(config: ServerConfig) -> list[str]:

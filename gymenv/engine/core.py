@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import threading
 import time
@@ -13,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from gymenv import catalogue
+from gymenv.env_kwargs import check_client_env_kwargs
 from gymenv.engine.describe import catalogue_entry
 from gymenv.engine.instance import Instance
 from gymenv.engine.recorder import EpisodeRecorder, RecorderFactory, RunPolicy
@@ -52,7 +52,9 @@ class EngineConfig:
     env_kwargs: dict[str, Any]
     render_mode: str | None
     allow_env_kwargs: bool
+    env_kwargs_keys: frozenset[str]  # keys whose names or values may look like paths (the operator's list)
     max_instances: int
+    evict_idle: bool  # at max_instances, close the least recently used idle client instance instead of 429
     idle_timeout: float
     max_env_kwargs_bytes: int
     call_timeout: float
@@ -149,12 +151,8 @@ class Engine:
         if env_kwargs:
             if not self.config.allow_env_kwargs:
                 raise InvalidArgument("env_kwargs are refused: the operator did not pass --allow-env-kwargs")
-            if not isinstance(env_kwargs, dict):
-                raise InvalidArgument("env_kwargs must be a JSON object")
-            if len(json.dumps(env_kwargs)) > self.config.max_env_kwargs_bytes:
-                raise InvalidArgument(f"env_kwargs must be at most {self.config.max_env_kwargs_bytes} bytes of JSON")
-            if "render_mode" in env_kwargs:
-                raise InvalidArgument("pass render_mode as its own field, not inside env_kwargs")
+            env_kwargs = check_client_env_kwargs(env_kwargs, allowed_keys=self.config.env_kwargs_keys,
+                                                 max_bytes=self.config.max_env_kwargs_bytes)
         elif env_id == self.config.default_env_id:
             env_kwargs = self.config.env_kwargs  # the operator's kwargs for the operator's env
         return env_id, dict(env_kwargs or {}), catalogue.pick_render_mode(env_id, render_mode)
@@ -202,13 +200,27 @@ class Engine:
     def _new_instance(self, instance_id: str, env_id: str, env_kwargs: dict, render_mode: str | None,
                       policy: RunPolicy | None) -> Instance:
         with self._lock:
-            if len(self._instances) >= self.config.max_instances:
+            if len(self._instances) >= self.config.max_instances and not self._evict_one():
                 raise InstanceLimit(f"this server keeps at most {self.config.max_instances} live instances")
             inst = Instance(instance_id=instance_id, env_id=env_id, env_kwargs=env_kwargs, render_mode=render_mode,
                             policy=policy, recorder_factory=self.config.recorder_factory,
                             call_timeout=self.config.call_timeout)
             self._instances[instance_id] = inst
         return inst
+
+    def _evict_one(self) -> bool:
+        """With --evict-idle, close the least recently used client instance with no call in flight
+        (called with the lock held); False when there is none or eviction is off."""
+        if not self.config.evict_idle:
+            return False
+        clients = sorted((i for i in self._instances.values() if i.instance_id != DEFAULT_INSTANCE),
+                         key=lambda i: i.last_used_at)
+        for inst in clients:
+            if inst.retire("evicted to make room for a new instance", idle_before=time.time()) is not None:
+                del self._instances[inst.instance_id]
+                log.info("evicted idle instance %s (%s) to make room", inst.instance_id, inst.env_id)
+                return True
+        return False
 
     def _forget(self, instance_id: str) -> None:
         with self._lock:

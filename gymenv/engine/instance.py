@@ -178,6 +178,13 @@ class Instance:
         try:
             obs, info = env.reset(seed=seed, options=options)
         except Exception as exc:
+            if options:
+                # The env raised on options the client chose: the client's mistake, not the env's, and
+                # the run is untouched. A half-reset env is not to be trusted (gymnasium's own checker
+                # wrapper fails on its next step): the next reset makes it anew.
+                self.op_close()
+                raise InvalidArgument(f"{self.env_id} refused the reset options {_preview(options)}: "
+                                      f"{type(exc).__name__}: {_preview(exc)}") from exc
             raise self._env_failed(exc) from exc
         observation, info_json = spaces.encode(env.observation_space, obs), spaces.to_json(info)
         progress = None
@@ -291,6 +298,11 @@ def check_seed(seed: Any) -> None:
         return
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < MAX_SEED:
         raise InvalidArgument(f"seed must be null or an integer from 0 to 2**128-1, got {str(seed)[:40]!r}")
+
+
+def _preview(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 200 else text[:200] + "..."
 
 
 def _iso(ts: float) -> str:

@@ -24,8 +24,9 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=UNSET, help="port (default 8000)")
         parser.add_argument("--allow-env", action="append", default=UNSET, metavar="ID",
                             help="a further env id clients may open as instances; repeatable")
-        parser.add_argument("--allow-env-kwargs", action="store_true", default=UNSET,
-                            help="let clients pass env_kwargs when opening instances")
+        parser.add_argument("--allow-env-kwargs", nargs="?", const="", default=UNSET, metavar="KEY,...",
+                            help="let clients pass env_kwargs (plain JSON naming no file or module) when "
+                                 "opening instances; the keys listed may name files or modules too")
         parser.add_argument("--num-episodes", type=int, default=UNSET, metavar="N", help="episodes per run (10)")
         parser.add_argument("--max-steps-per-episode", type=int, default=UNSET, metavar="N",
                             help="step limit per episode, enforced by the run manager (1000)")
@@ -34,6 +35,8 @@ class Command(BaseCommand):
         parser.add_argument("--token", default=UNSET,
                             help="require 'Authorization: Bearer TOKEN' everywhere but /health (env: GYM_API_TOKEN)")
         parser.add_argument("--max-instances", type=int, default=UNSET, metavar="N", help="live instances at once (64)")
+        parser.add_argument("--evict-idle", action="store_true", default=UNSET,
+                            help="at --max-instances, close the least recently used idle instance instead of 429")
         parser.add_argument("--idle-timeout", type=float, default=UNSET, metavar="SECONDS",
                             help="close client instances unused this long (3600)")
         parser.add_argument("--insecure", action="store_true", default=UNSET,
@@ -56,7 +59,9 @@ class Command(BaseCommand):
         given = {
             "env_id": opts["env"], "imports": opts["imports"], "render_mode": opts["render_mode"],
             "host": opts["host"], "port": opts["port"], "allow_env": opts["allow_env"],
-            "allow_env_kwargs": opts["allow_env_kwargs"], "num_episodes": opts["num_episodes"],
+            "allow_env_kwargs": None if opts["allow_env_kwargs"] is None else True,
+            "env_kwargs_keys": None if not opts["allow_env_kwargs"] else serving.items(opts["allow_env_kwargs"]),
+            "evict_idle": opts["evict_idle"], "num_episodes": opts["num_episodes"],
             "max_steps_per_episode": opts["max_steps_per_episode"], "run_manager": opts["run_manager"],
             "token": opts["token"], "max_instances": opts["max_instances"], "idle_timeout": opts["idle_timeout"],
             "insecure": opts["insecure"], "success_threshold": opts["success_threshold"],
