@@ -5,6 +5,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, WithJsonSchema, model_serializer
 
 JSONValue = Any
+ObsFormat = Literal["json", "png", "npy", "none"]
+OBS_FORMAT = ("How observations are sent: json (plain JSON), png (image observations, or their image parts), "
+              "npy (Box observations or parts: base64 of the exact .npy bytes), none (left out). "
+              "Default: the instance's (png for image observations, json for all else).")
 
 
 class WithRunProgress(BaseModel):
@@ -53,11 +57,14 @@ class ResetIn(BaseModel):
     seed: Annotated[Any, WithJsonSchema({"anyOf": [{"type": "integer", "minimum": 0}, {"type": "null"}]})] = Field(
         None, description="Seed for the env's random generator; the same seed replays the same episode.")
     options: dict[str, Any] | None = Field(None, description="Env-specific reset options.")
+    obs_format: ObsFormat | None = Field(None, description=OBS_FORMAT)
 
 
 class ResetOut(WithRunProgress):
     success: bool = True
-    observation: JSONValue = Field(description="The first observation of the episode, as JSON.")
+    observation: JSONValue = Field(None, description="The first observation of the episode in the request's "
+                                                     "obs_format: JSON, an encoded {encoding, data, shape, dtype} "
+                                                     "object (or one per image/array part), or null for none.")
     info: dict[str, Any]
     done: bool = False
     run_progress: ResetProgress | None = Field(None, description="Absent when the run manager is off.")
@@ -66,11 +73,12 @@ class ResetOut(WithRunProgress):
 class StepIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     action: JSONValue = Field(description="An action in the env's action space, as JSON (see env_info.action_schema).")
+    obs_format: ObsFormat | None = Field(None, description=OBS_FORMAT)
 
 
 class StepOut(WithRunProgress):
     success: bool = True
-    observation: JSONValue
+    observation: JSONValue = Field(None, description="The observation after the step, in the request's obs_format.")
     reward: float | None = Field(description="null only when the env returned a non-finite reward.")
     terminated: bool
     truncated: bool
@@ -128,12 +136,14 @@ class InstanceIn(BaseModel):
     render_mode: str | None = Field(None, description="rgb_array or ansi; the env's best mode when absent.")
     num_episodes: int | None = Field(None, ge=1, le=1_000_000)
     max_steps_per_episode: int | None = Field(None, ge=1, le=100_000_000)
+    obs_format: ObsFormat | None = Field(None, description="This instance's default obs_format. " + OBS_FORMAT)
 
 
 class Instance(BaseModel):
     instance_id: str
     env_id: str
     render_mode: str | None
+    obs_format: ObsFormat = Field(description="How this instance sends observations unless a request says otherwise.")
     created_at: str
     last_used_at: str
     needs_reset: bool

@@ -89,6 +89,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 API_MIDDLEWARE = [
+    "gymenv.middleware.gzip_large_answers",
     "gymenv.middleware.host_check",
     "gymenv.middleware.cross_origin",
     "gymenv.middleware.bearer_token",

@@ -12,7 +12,7 @@ from django.http import StreamingHttpResponse
 from ninja import Query, Router, Schema
 from pydantic import Field
 
-from gymenv.schemas import DOOR_ERRORS, ErrorOut
+from gymenv.schemas import DOOR_ERRORS, ErrorOut, ObsFormat
 from gymsite import routing
 from gymsite.responses import answer
 from runs import selectors
@@ -80,6 +80,7 @@ class RunFilters(Schema):
 class StepPage(Schema):
     page: int = Field(1, ge=1, le=100_000_000)
     page_size: int = Field(100, ge=1, le=1000)
+    obs_format: ObsFormat | None = Field(None, description="json, png, npy or none; recorded images default to png")
 
 
 @router.get("/runs", response={200: RunListOut, **DOOR_ERRORS, 422: ErrorOut}, summary="Run history, newest first")

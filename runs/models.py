@@ -8,10 +8,13 @@ import zlib
 import numpy as np
 from django.db import models
 
+from gymenv.observations import Observation
+
 # Observations whose JSON is larger than this are stored zlib-compressed (image frames:
 # a 210x160x3 Atari frame is ~430 KB of JSON, ~17 KB compressed).
 OBSERVATION_INLINE_BYTES = 2048
 _NPY_MAGIC = b"\x93NUMPY"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 class RunState(models.TextChoices):
@@ -62,7 +65,8 @@ class Run(models.Model):
 
 
 class CompressedObservation(models.Model):
-    """An observation kept as JSON when small, as zlib-compressed JSON when large."""
+    """An observation kept as JSON when small; else in `observation_zlib`: an image observation as its
+    PNG (lossless, and smaller than zlib of the pixels), anything else as zlib of its JSON or .npy."""
 
     observation_json = models.JSONField(null=True, blank=True)
     observation_zlib = models.BinaryField(null=True, blank=True, editable=False)
@@ -72,16 +76,42 @@ class CompressedObservation(models.Model):
 
     @property
     def observation(self):
+        """The observation as plain JSON."""
+        array = self.observation_array
+        if array is not None:
+            return array.tolist()
         if self.observation_zlib is None:
             return self.observation_json
+        return json.loads(zlib.decompress(self.observation_zlib))
+
+    @property
+    def observation_png(self) -> bytes | None:
+        data = self.observation_zlib
+        return bytes(data) if data is not None and bytes(data[:8]) == PNG_MAGIC else None
+
+    @property
+    def observation_array(self) -> np.ndarray | None:
+        """The exact array, for observations stored as one (images, and .npy frames of older rows)."""
+        if self.observation_zlib is None:
+            return None
+        png = self.observation_png
+        if png is not None:
+            from PIL import Image
+
+            return np.asarray(Image.open(io.BytesIO(png)))
         data = zlib.decompress(self.observation_zlib)
-        if data.startswith(_NPY_MAGIC):
-            return np.load(io.BytesIO(data), allow_pickle=False).tolist()
-        return json.loads(data)
+        return np.load(io.BytesIO(data), allow_pickle=False) if data.startswith(_NPY_MAGIC) else None
 
     @staticmethod
     def pack_observation(observation) -> dict:
-        """Field values for an observation: JSON when small, else zlib of a uint8 .npy (images) or of the JSON."""
+        """Field values for an observation (a gymenv Observation, or its JSON): an image as its PNG; else
+        JSON when small, else zlib of a uint8 .npy (frames that came as JSON) or of the JSON."""
+        if isinstance(observation, Observation):
+            if observation.image:
+                array = np.asarray(observation.value)
+                if array.ndim == 2 or array.shape[2] != 1:  # PNG has no HxWx1: those go as .npy below
+                    return {"observation_json": None, "observation_zlib": observation.png()}
+            observation = observation.json()
         frame = _as_image(observation)
         if frame is not None and frame.nbytes > OBSERVATION_INLINE_BYTES // 4:
             buf = io.BytesIO()

@@ -12,6 +12,7 @@ from datetime import datetime
 from django.db.models import Count, Max, Sum
 from django.utils import timezone
 
+from gymenv.observations import encoded, npy_bytes
 from gymsite.errors import UnknownRun
 from runs.models import Episode, Run, Step
 from runs.schemas import RunListOut, RunStatisticsOut, StepListOut
@@ -113,7 +114,8 @@ def run_summary(run: Run) -> dict:
     }
 
 
-def step_list(*, run_id: str, episode_num: int, page: int = 1, page_size: int = 100) -> StepListOut:
+def step_list(*, run_id: str, episode_num: int, page: int = 1, page_size: int = 100,
+              obs_format: str | None = None) -> StepListOut:
     run = run_get(run_id=run_id)
     try:
         episode = run.episodes.only("pk").get(episode_num=episode_num)
@@ -127,7 +129,7 @@ def step_list(*, run_id: str, episode_num: int, page: int = 1, page_size: int = 
     return StepListOut.model_validate({
         "run_id": str(run.pk),
         "episode_num": episode_num,
-        "steps": [_step_record(step) for step in steps],
+        "steps": [_step_record(step, obs_format) for step in steps],
         "count": count,
         "page": page,
         "page_size": page_size,
@@ -152,7 +154,7 @@ def run_export_lines(*, run: Run) -> Iterator[bytes]:
                      "started_at": _iso(ep.started_at), "ended_at": _iso(ep.ended_at),
                      "observation": ep.observation, "info": ep.reset_info})
         while step is not None and step.episode_id == ep.pk:
-            yield _line({"type": "step", "episode_num": ep.episode_num, **_step_record(step)})
+            yield _line({"type": "step", "episode_num": ep.episode_num, **_step_record(step, "json")})
             step = next(steps, None)
 
 
@@ -181,17 +183,31 @@ def _episode_summary(ep: Episode, now: datetime) -> dict:
     }
 
 
-def _step_record(step: Step) -> dict:
+def _step_record(step: Step, obs_format: str | None) -> dict:
     return {
         "step_num": step.step_num,
         "action": step.action,
         "reward": step.reward,
         "terminated": step.terminated,
         "truncated": step.truncated,
-        "observation": step.observation,
+        "observation": stored_observation(step, obs_format),
         "info": step.info,
         "created_at": _iso(step.created_at),
     }
+
+
+def stored_observation(row: Step | Episode, obs_format: str | None):
+    """A recorded observation in `obs_format`, as the live answers give it: images default to png. The
+    ledger keeps images (PNG) and frames (.npy) as arrays, so png and npy give them back bit for bit; an
+    observation it keeps as JSON stays JSON whatever the format asked."""
+    if obs_format == "none":
+        return None
+    png = row.observation_png
+    if png is not None and obs_format in (None, "png"):
+        return encoded("png", png, row.observation_array)
+    if obs_format == "npy" and (array := row.observation_array) is not None:
+        return encoded("npy", npy_bytes(array), array)
+    return row.observation
 
 
 def _line(obj: dict) -> bytes:

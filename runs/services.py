@@ -13,6 +13,7 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
+from gymenv.observations import Observation
 from runs import live
 from runs.models import Episode, Run, RunState, Step
 
@@ -32,7 +33,8 @@ def pack_observation(observation: Any) -> dict:
     try:
         return Episode.pack_observation(observation)
     except ValueError:  # a NaN slipped through: keep the rest of the observation
-        return Episode.pack_observation(finite_json(observation))
+        plain = observation.json() if isinstance(observation, Observation) else observation
+        return Episode.pack_observation(finite_json(plain))
 
 
 def run_create(*, instance_id: str, env_id: str, env_kwargs: dict, env_spec: dict | None,

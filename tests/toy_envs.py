@@ -77,7 +77,35 @@ class DictActionEnv(gym.Env):
         return obs, 1.0, bool(action["move"] == 2), False, {"is_success": bool(action["move"] == 2)}
 
 
-for _id, _cls in (("BlockingToy-v0", BlockingEnv), ("ExplodingToy-v0", ExplodingEnv), ("DictToy-v0", DictActionEnv)):
+class PixelsEnv(gym.Env):
+    """Seeded random pixels, HxWxC (or HxW), and a Dict of an image and a vector: the obs formats' load."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, shape=(12, 10, 3), with_vector: bool = False):
+        image = spaces.Box(0, 255, tuple(shape), np.uint8)
+        self.with_vector = with_vector
+        self.observation_space = (spaces.Dict({"image": image, "vector": spaces.Box(-1, 1, (2,), np.float32)})
+                                  if with_vector else image)
+        self.action_space = spaces.Discrete(3)
+
+    def _obs(self):
+        image = self.np_random.integers(0, 256, self.observation_space["image"].shape if self.with_vector
+                                        else self.observation_space.shape, dtype=np.uint8)
+        if self.with_vector:
+            return {"image": image, "vector": self.np_random.uniform(-1, 1, 2).astype(np.float32)}
+        return image
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return self._obs(), {}
+
+    def step(self, action):
+        return self._obs(), float(action), False, False, {}
+
+
+for _id, _cls in (("BlockingToy-v0", BlockingEnv), ("ExplodingToy-v0", ExplodingEnv), ("DictToy-v0", DictActionEnv),
+                  ("PixelsToy-v0", PixelsEnv)):
     if _id not in gym.registry:
         gym.register(_id, entry_point=f"{__name__}:{_cls.__name__}", max_episode_steps=50)
 if "MissingDependencyToy-v0" not in gym.registry:

@@ -158,11 +158,12 @@ class Engine:
         return env_id, dict(env_kwargs or {}), catalogue.pick_render_mode(env_id, render_mode)
 
     def create_sync(self, *, env_id: str | None = None, env_kwargs: Any = None, render_mode: str | None = None,
-                    num_episodes: int | None = None, max_steps_per_episode: int | None = None) -> Instance:
+                    num_episodes: int | None = None, max_steps_per_episode: int | None = None,
+                    obs_format: str | None = None) -> Instance:
         env_id, env_kwargs, render_mode = self.check_create(env_id, env_kwargs, render_mode)
         policy = self._policy(num_episodes, max_steps_per_episode)
         self.reap_idle()
-        inst = self._new_instance(uuid.uuid4().hex[:12], env_id, env_kwargs, render_mode, policy)
+        inst = self._new_instance(uuid.uuid4().hex[:12], env_id, env_kwargs, render_mode, policy, obs_format)
         try:
             inst.call_sync(inst.op_open)
         except Exception as exc:
@@ -198,13 +199,13 @@ class Engine:
                        max_steps_per_episode=max_steps or base.max_steps_per_episode)
 
     def _new_instance(self, instance_id: str, env_id: str, env_kwargs: dict, render_mode: str | None,
-                      policy: RunPolicy | None) -> Instance:
+                      policy: RunPolicy | None, obs_format: str | None = None) -> Instance:
         with self._lock:
             if len(self._instances) >= self.config.max_instances and not self._evict_one():
                 raise InstanceLimit(f"this server keeps at most {self.config.max_instances} live instances")
             inst = Instance(instance_id=instance_id, env_id=env_id, env_kwargs=env_kwargs, render_mode=render_mode,
                             policy=policy, recorder_factory=self.config.recorder_factory,
-                            call_timeout=self.config.call_timeout)
+                            call_timeout=self.config.call_timeout, obs_format=obs_format)
             self._instances[instance_id] = inst
         return inst
 
@@ -232,11 +233,12 @@ class Engine:
         inst = self.get(instance_id)
         return await inst.call(op(inst), *args)
 
-    async def reset(self, instance_id: str, seed: int | None = None, options: dict | None = None) -> ResetOut:
-        return await self._on_owner(instance_id, lambda i: i.op_reset, seed, options)
+    async def reset(self, instance_id: str, seed: int | None = None, options: dict | None = None,
+                    obs_format: str | None = None) -> ResetOut:
+        return await self._on_owner(instance_id, lambda i: i.op_reset, seed, options, obs_format)
 
-    async def step(self, instance_id: str, action: Any) -> StepOut:
-        return await self._on_owner(instance_id, lambda i: i.op_step, action)
+    async def step(self, instance_id: str, action: Any, obs_format: str | None = None) -> StepOut:
+        return await self._on_owner(instance_id, lambda i: i.op_step, action, obs_format)
 
     async def render(self, instance_id: str, mode: str | None = None) -> RenderOut:
         return await self._on_owner(instance_id, lambda i: i.op_render, mode)

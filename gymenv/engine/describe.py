@@ -1,12 +1,10 @@
-"""What an agent needs to know about an env: spaces, action schema, limits and docs; frames as PNG."""
+"""What an agent needs to know about an env: spaces, action schema, limits and docs."""
 
 from __future__ import annotations
 
 import functools
-import io
 
 import gymnasium as gym
-import numpy as np
 
 from gymenv import catalogue, spaces
 
@@ -32,12 +30,3 @@ def catalogue_entry(env_id: str) -> dict:
         return {"env_id": env_id, **describe_env(env_id, env.action_space, env.observation_space)}
     finally:
         env.close()
-
-
-def png_bytes(frame: np.ndarray) -> bytes:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    # Level 1: frames are served live; a smaller PNG is not worth several times the CPU.
-    Image.fromarray(np.ascontiguousarray(frame)).save(buf, format="PNG", compress_level=1)
-    return buf.getvalue()

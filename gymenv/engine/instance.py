@@ -18,7 +18,8 @@ import gymnasium as gym
 import numpy as np
 
 from gymenv import catalogue, spaces
-from gymenv.engine.describe import describe_env, png_bytes
+from gymenv.engine.describe import describe_env
+from gymenv.observations import Observation, check_format, default_format, png_bytes
 from gymenv.engine.owner import OwnerThread
 from gymenv.engine.recorder import EpisodeRecorder, RecorderFactory, RecorderSpec, RunPolicy
 from gymenv.schemas import CloseOut, EnvInfo, RenderOut, ResetOut, SampleOut, StepOut
@@ -40,8 +41,11 @@ class Instance:
     """One live env. Every env call runs on this instance's owner thread, in order."""
 
     def __init__(self, *, instance_id: str, env_id: str, env_kwargs: dict, render_mode: str | None,
-                 policy: RunPolicy | None, recorder_factory: RecorderFactory | None, call_timeout: float):
+                 policy: RunPolicy | None, recorder_factory: RecorderFactory | None, call_timeout: float,
+                 obs_format: str | None = None):
         self.instance_id = instance_id
+        self.requested_obs_format = obs_format  # checked against the observation space once the env is made
+        self.obs_format = "json"
         self.env_id = env_id
         self.env_kwargs = env_kwargs
         self.render_mode = render_mode
@@ -157,6 +161,8 @@ class Instance:
         self.env = gym.make(self.env_id, **mode, **self.env_kwargs)
         self.action_space = self.env.action_space
         self.observation_space = self.env.observation_space
+        self.obs_format = (default_format(self.observation_space) if self.requested_obs_format is None
+                           else check_format(self.observation_space, self.requested_obs_format))
         catalogue.env_description(self.env_id)  # warm the docs cache here, off the event loop
         if self._recorder_factory is not None and self.run is None:
             assert self.policy is not None
@@ -166,7 +172,7 @@ class Instance:
                 env_spec=catalogue.spec_json(spec) if spec else None,
                 reward_threshold=spec.reward_threshold if spec else None, policy=self.policy))
 
-    def op_reset(self, seed: int | None = None, options: dict | None = None) -> ResetOut:
+    def op_reset(self, seed: int | None = None, options: dict | None = None, obs_format: str | None = None) -> ResetOut:
         check_seed(seed)
         if options is not None and not isinstance(options, dict):
             raise InvalidArgument("options must be a JSON object or null")
@@ -175,6 +181,7 @@ class Instance:
         if self.env is None:
             self.op_open()
         env = self._env()
+        fmt = self._format(obs_format)
         try:
             obs, info = env.reset(seed=seed, options=options)
         except Exception as exc:
@@ -186,20 +193,21 @@ class Instance:
                 raise InvalidArgument(f"{self.env_id} refused the reset options {_preview(options)}: "
                                       f"{type(exc).__name__}: {_preview(exc)}") from exc
             raise self._env_failed(exc) from exc
-        observation, info_json = spaces.encode(env.observation_space, obs), spaces.to_json(info)
+        observation, info_json = Observation(env.observation_space, obs), spaces.to_json(info)
         progress = None
         if self.run is not None:
             progress = self.run.on_reset(seed=seed, observation=observation, info=info_json)
         self.needs_reset = False
         self.episode_over = False
-        return ResetOut(observation=observation, info=info_json, run_progress=progress)
+        return ResetOut(observation=observation.wire(fmt), info=info_json, run_progress=progress)
 
-    def op_step(self, data: Any) -> StepOut:
+    def op_step(self, data: Any, obs_format: str | None = None) -> StepOut:
         if self.env is None or self.needs_reset:
             raise ResetRequired("call reset before step: this instance has no episode in progress")
         if self.episode_over:
             raise EpisodeOver("the episode is over (terminated or truncated); call reset to start the next one")
         env = self.env
+        fmt = self._format(obs_format)
         try:
             action = spaces.decode(env.action_space, data)
         except spaces.ActionError as exc:
@@ -212,14 +220,14 @@ class Instance:
             raise self._env_failed(exc) from exc
         reward = float(reward)
         finite = reward if math.isfinite(reward) else None
-        observation, info_json = spaces.encode(env.observation_space, obs), spaces.to_json(info)
+        observation, info_json = Observation(env.observation_space, obs), spaces.to_json(info)
         terminated, truncated = bool(terminated), bool(truncated)
         progress = None
         if self.run is not None:
             truncated, progress = self.run.on_step(action=data, observation=observation, reward=finite,
                                                    terminated=terminated, truncated=truncated, info=info_json)
         self.episode_over = terminated or truncated
-        return StepOut(observation=observation, reward=finite, terminated=terminated, truncated=truncated,
+        return StepOut(observation=observation.wire(fmt), reward=finite, terminated=terminated, truncated=truncated,
                        done=self.episode_over, info=info_json, run_progress=progress)
 
     def op_render(self, mode: str | None = None) -> RenderOut:
@@ -266,6 +274,13 @@ class Instance:
         finally:
             self.op_close()
 
+    def _format(self, requested: str | None) -> str:
+        """The request's obs_format (checked before the env moves), else the instance's."""
+        if requested is None:
+            return self.obs_format
+        assert self.observation_space is not None  # set by op_open
+        return check_format(self.observation_space, requested)
+
     def _env(self) -> gym.Env:
         if self.env is None:
             raise ResetRequired("this instance's env is closed; call reset to re-create it")
@@ -288,7 +303,7 @@ class Instance:
     def summary(self) -> InstanceSummary:
         return InstanceSummary(
             instance_id=self.instance_id, env_id=self.env_id, render_mode=self.render_mode,
-            created_at=_iso(self.created_at), last_used_at=_iso(self.last_used_at),
+            obs_format=self.obs_format, created_at=_iso(self.created_at), last_used_at=_iso(self.last_used_at),
             needs_reset=self.needs_reset, episode_over=self.episode_over,
             run_id=self.run.run_id if self.run is not None else None)
 

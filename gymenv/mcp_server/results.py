@@ -3,7 +3,7 @@
 import json
 from typing import Annotated, Any
 
-from mcp.types import CallToolResult, TextContent
+from mcp.types import CallToolResult, ImageContent, TextContent
 from pydantic import BaseModel
 
 from gymsite.errors import GymsiteError
@@ -19,6 +19,11 @@ MCP_REMEDIES = {
 }
 
 
+# Text content longer than this is replaced by a summary: the structured content carries it already.
+TEXT_LIMIT = 1500
+IN_IMAGE_CONTENT = "in the image content"
+
+
 def worded(err: GymsiteError) -> str:
     """A domain error's message, its remedy (if any) in MCP's words."""
     return err.worded(MCP_REMEDIES)
@@ -31,6 +36,37 @@ def success(answer: BaseModel, content: list | None = None) -> CallToolResult:
         # The body again as text, for clients that read only content (MCP's advice for structured results).
         content = [TextContent(type="text", text=json.dumps(body, separators=(",", ":")))]
     return CallToolResult(content=content, structured_content=body)
+
+
+def observed(answer: BaseModel) -> CallToolResult:
+    """A reset or step answer: an image observation goes once, as PNG image content (its place in the
+    structured content keeps shape and dtype); the text is the answer as JSON when short, else a
+    summary, so no large payload travels twice."""
+    body = answer.model_dump(mode="json")
+    obs = body.get("observation")
+    content: list = []
+    if isinstance(obs, dict) and obs.get("encoding") == "png":
+        content.append(ImageContent(type="image", data=obs["data"], mime_type="image/png"))
+        body["observation"] = {**{k: v for k, v in obs.items() if k != "data"}, "data": IN_IMAGE_CONTENT}
+    text = json.dumps(body, separators=(",", ":"))
+    content.append(TextContent(type="text", text=text if len(text) <= TEXT_LIMIT else summary(body)))
+    return CallToolResult(content=content, structured_content=body)
+
+
+def summary(body: dict) -> str:
+    """A short account of a reset or step answer for clients that read text only."""
+    parts = [f"{name} {json.dumps(body[name])}" for name in ("reward", "terminated", "truncated", "done")
+             if name in body]
+    obs = body.get("observation")
+    if isinstance(obs, dict) and "encoding" in obs:
+        where = "the image content" if obs["data"] == IN_IMAGE_CONTENT else "the structured content"
+        parts.append(f"observation: {'x'.join(map(str, obs['shape']))} {obs['dtype']} as {obs['encoding']} "
+                     f"(in {where})")
+    else:
+        parts.append("observation: in the structured content")
+    if body.get("run_progress"):
+        parts.append("run_progress " + json.dumps(body["run_progress"], separators=(",", ":")))
+    return "; ".join(parts)
 
 
 def failure(err: GymsiteError) -> CallToolResult:

@@ -12,13 +12,15 @@ from pydantic import Field, StrictInt, ValidationError, WithJsonSchema
 
 from gymenv.mcp_server.agent_text import EnvDocs
 from gymenv.mcp_server.arguments import InstanceId, forbidding_unknown, refusal
-from gymenv.mcp_server.results import failure, returns, success
+from gymenv.mcp_server.results import failure, observed, returns, success
 from gymenv.schemas import (
+    OBS_FORMAT,
     CloseOut,
     DeletedOut,
     EnvInfoOut,
     InstanceListOut,
     InstanceOut,
+    ObsFormat,
     RenderOut,
     ResetOut,
     SampleOut,
@@ -79,6 +81,9 @@ def make_tool(fn: Callable, *, description: str, annotations: ToolAnnotations) -
     return tool
 
 
+Format = Annotated[ObsFormat | None, Field(description=OBS_FORMAT)]
+
+
 def env_tools(engine, docs: EnvDocs) -> list[Tool]:
     Action = Annotated[Any, WithJsonSchema(docs.action_schema()), Field(
         description="An action for the instance's env, as JSON: an integer, a number, an array or an object "
@@ -88,12 +93,12 @@ def env_tools(engine, docs: EnvDocs) -> list[Tool]:
     Options = Annotated[dict[str, Any] | None, Field(description="Env-specific reset options (rarely needed).")]
     Mode = Annotated[str | None, Field(description="Render mode; only the instance's own (see get_env_info).")]
 
-    async def reset_env(seed: Seed = None, options: Options = None,
+    async def reset_env(seed: Seed = None, options: Options = None, obs_format: Format = None,
                         instance_id: InstanceId = None) -> returns(ResetOut):
-        return success(await engine.reset(instance_id, seed=seed, options=options))
+        return observed(await engine.reset(instance_id, seed=seed, options=options, obs_format=obs_format))
 
-    async def step_env(action: Action, instance_id: InstanceId = None) -> returns(StepOut):
-        return success(await engine.step(instance_id, action))
+    async def step_env(action: Action, obs_format: Format = None, instance_id: InstanceId = None) -> returns(StepOut):
+        return observed(await engine.step(instance_id, action, obs_format=obs_format))
 
     async def render_env(mode: Mode = None, instance_id: InstanceId = None) -> returns(RenderOut):
         frame = await engine.render(instance_id, mode=mode)
@@ -149,10 +154,11 @@ def instance_tools(engine, docs: EnvDocs) -> list[Tool]:
     MaxSteps = Annotated[StrictInt | None, Field(ge=1, le=100_000_000, description="Step limit per episode.")]
 
     async def create_env(env_id: EnvId = None, env_kwargs: EnvKwargs = None, render_mode: RenderMode = None,
-                         num_episodes: NumEpisodes = None,
-                         max_steps_per_episode: MaxSteps = None) -> returns(InstanceOut):
+                         num_episodes: NumEpisodes = None, max_steps_per_episode: MaxSteps = None,
+                         obs_format: Format = None) -> returns(InstanceOut):
         return success(await engine.create(env_id=env_id, env_kwargs=env_kwargs, render_mode=render_mode,
-                                           num_episodes=num_episodes, max_steps_per_episode=max_steps_per_episode))
+                                           num_episodes=num_episodes, max_steps_per_episode=max_steps_per_episode,
+                                           obs_format=obs_format))
 
     async def list_envs() -> returns(InstanceListOut):
         return success(engine.list())
