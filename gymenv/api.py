@@ -34,7 +34,8 @@ def for_default_and_each_instance(method: str, path: str, **kwargs):
 
 
 # /health needs no token (gymenv.middleware.OPEN_PATHS): no 401.
-@router.get("/health", response={200: HealthOut, 400: ErrorOut, 413: ErrorOut}, auth=None, summary="Liveness: the server answers and names its env")
+@router.get("/health", response={200: HealthOut, 400: ErrorOut, 413: ErrorOut}, auth=None,
+            summary="Liveness: the server answers and names its env")
 async def health(request):
     engine = request.engine
     return answer(HealthOut(env_id=engine.config.default_env_id, instances=len(engine.instances())))

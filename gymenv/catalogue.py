@@ -65,7 +65,8 @@ def pick_render_mode(env_id: str, requested: str | None) -> str | None:
         if requested == "human":
             raise InvalidArgument("render_mode 'human' opens a window on the server; use rgb_array or ansi")
         if requested not in modes:
-            raise InvalidArgument(f"render_mode {requested[:40]!r} is not supported by {env_id}; it supports: {', '.join(modes) or 'none'}")
+            raise InvalidArgument(f"render_mode {requested[:40]!r} is not supported by {env_id}; "
+                                  f"it supports: {', '.join(modes) or 'none'}")
         return requested
     for mode in ("rgb_array", "ansi"):
         if mode in modes:

@@ -239,7 +239,7 @@ class RunManager:
             raise
         except Exception as exc:
             raise LedgerFailed(f"the ledger could not record this: {type(exc).__name__}: {exc}") from exc
-        for w, result in zip(writes, results):
+        for w, result in zip(writes, results, strict=True):
             if w.after is not None:
                 w.after(result)
         return results[-1]

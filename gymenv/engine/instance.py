@@ -223,7 +223,8 @@ class Instance:
                 raise InvalidArgument(f"this {self.env_id} instance was opened without a render mode; "
                                       f"open one with render_mode in {catalogue.render_modes(self.env_id)}")
             raise InvalidArgument(f"this instance renders {self.render_mode!r}, not {mode[:40]!r}; open an instance "
-                                  f"with render_mode={mode[:40]!r} for that (supported: {catalogue.render_modes(self.env_id)})")
+                                  f"with render_mode={mode[:40]!r} for that "
+                                  f"(supported: {catalogue.render_modes(self.env_id)})")
         if self.render_mode is None:
             raise InvalidArgument(f"this {self.env_id} instance has no render mode; "
                                   f"supported: {catalogue.render_modes(self.env_id) or 'none'}")

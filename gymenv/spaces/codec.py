@@ -27,7 +27,7 @@ class Codec:
     def decode(self, space: Space, data: Any, path: tuple) -> Any:
         try:
             value = space.from_jsonable([data])[0]
-        except Exception:  # an unknown space's from_jsonable may fail any way on bad input
+        except Exception:  # noqa: BLE001 - an unknown space's from_jsonable may fail any way on bad input
             raise Refusal(path, self.phrase(space), data) from None
         if not space.contains(value):
             raise Refusal(path, self.phrase(space), data)

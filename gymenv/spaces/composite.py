@@ -35,7 +35,8 @@ class _TupleCodec(Codec):
     def decode(self, space: spaces.Tuple, data: Any, path: tuple) -> Any:
         if type(data) is not list or len(data) != len(space.spaces):
             raise Refusal(path, self.phrase(space), data, json_kind(data))
-        return tuple(decode_at(sub, item, path + (i,)) for i, (sub, item) in enumerate(zip(space.spaces, data)))
+        pairs = enumerate(zip(space.spaces, data, strict=True))
+        return tuple(decode_at(sub, item, path + (i,)) for i, (sub, item) in pairs)
 
 
 @codec_for(spaces.Dict)
@@ -79,7 +80,8 @@ class _OneOfCodec(Codec):
 
     def schema(self, space: spaces.OneOf) -> dict:
         pair = {"type": "array", "items": False, "minItems": 2, "maxItems": 2}
-        return {"oneOf": [{**pair, "prefixItems": [{"const": i}, schema_of(sub)]} for i, sub in enumerate(space.spaces)]}
+        return {"oneOf": [{**pair, "prefixItems": [{"const": i}, schema_of(sub)]}
+                          for i, sub in enumerate(space.spaces)]}
 
     def phrase(self, space: spaces.OneOf) -> str:
         full = " or ".join(f"[{i}, {phrase_of(sub)}]" for i, sub in enumerate(space.spaces))
@@ -146,7 +148,8 @@ class _GraphCodec(Codec):
         if space.edge_space is not None:
             pair = {"type": "integer", "minimum": 0}
             properties["edges"] = {"type": "array", "items": schema_of(space.edge_space)}
-            properties["edge_links"] = {"type": "array", "items": {"type": "array", "items": pair, "minItems": 2, "maxItems": 2}}
+            link = {"type": "array", "items": pair, "minItems": 2, "maxItems": 2}
+            properties["edge_links"] = {"type": "array", "items": link}
             schema["dependentRequired"] = {"edges": ["edge_links"], "edge_links": ["edges"]}
         return schema
 
