@@ -23,10 +23,13 @@ TARGET = 0.85  # step_env calls/s at least this share of the no-op's
 
 def serve_mcp(port: int, ledger: bool) -> None:
     """gymsite's MCP server over HTTP, with the no-op tool that exists only for this benchmark."""
+    from typing import Annotated
+
+    from mcp.types import CallToolResult
     from pydantic import BaseModel
 
     from gymenv.mcp_server import build_server, http_app
-    from gymenv.mcp_server.results import returns, success
+    from gymenv.mcp_server.results import success
     from gymsite import serving
 
     class NoopOut(BaseModel):
@@ -38,7 +41,7 @@ def serve_mcp(port: int, ledger: bool) -> None:
 
     # Answered as the real tools answer (success(): structured content, JSON text, output-schema check).
     @server.tool(description="Does nothing: the cost of an MCP tool call itself.")
-    async def noop() -> returns(NoopOut):
+    async def noop() -> Annotated[CallToolResult, NoopOut]:
         return success(NoopOut())
 
     try:
