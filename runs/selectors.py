@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -135,7 +135,7 @@ def step_list(*, run_id: str, episode_num: int, page: int = 1, page_size: int = 
     })
 
 
-def run_export_lines(*, run: Run) -> Iterator[bytes]:
+def run_export_lines(*, run: Run) -> Generator[bytes, None, None]:
     """The run as JSON Lines: a run line, then each episode's line followed by its steps' lines.
 
     Two cursors walked side by side (episodes and steps both in id order, which is episode and
