@@ -42,7 +42,7 @@ async def health(request):
 
 
 @for_default_and_each_instance("POST", "/reset", response=ResetOut, summary="Start an episode")
-async def reset(request, instance_id: str, body: ResetIn = None):
+async def reset(request, instance_id: str, body: ResetIn | None = None):
     """Resets the env (a new episode of the current run) and returns the first observation."""
     body = body or ResetIn()
     return answer(await request.engine.reset(instance_id, seed=body.seed, options=body.options))
@@ -55,7 +55,7 @@ async def step(request, instance_id: str, body: StepIn):
 
 
 @for_default_and_each_instance("POST", "/render", response=RenderOut, summary="Render the current frame")
-async def render(request, instance_id: str, body: RenderIn = None):
+async def render(request, instance_id: str, body: RenderIn | None = None):
     """rgb_array instances answer a base64 PNG; ansi instances answer text."""
     return answer(await request.engine.render(instance_id, mode=body.mode if body else None))
 

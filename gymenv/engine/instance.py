@@ -153,7 +153,7 @@ class Instance:
     def op_open(self) -> None:
         """Make the env (first open, or after close) and, once, the recorder."""
         # Only pass render_mode when there is one: some envs' constructors do not take it at all.
-        mode = {"render_mode": self.render_mode} if self.render_mode else {}
+        mode: dict[str, Any] = {"render_mode": self.render_mode} if self.render_mode else {}
         self.env = gym.make(self.env_id, **mode, **self.env_kwargs)
         self.action_space = self.env.action_space
         self.observation_space = self.env.observation_space
