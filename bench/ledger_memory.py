@@ -88,7 +88,8 @@ def main() -> None:
     os.environ.setdefault("GYMSITE_DATA_DIR", tmp)
     env = dict(os.environ, SDL_VIDEODRIVER="dummy")
 
-    rows = [("GymService, in-process", *in_process(args.steps)), ("runserver_gym over REST", *over_rest(args.steps, env))]
+    rows = [("GymService, in-process", *in_process(args.steps)),
+            ("runserver_gym over REST", *over_rest(args.steps, env))]
     print(f"\n{args.steps:,} CartPole steps with the ledger on, after {WARM_UP:,} warm-up steps "
           f"({os.environ['DATABASE_URL'].split(':')[0]})")
     print(f"{'':26} {'RSS before':>11} {'RSS after':>10} {'growth':>8} {'steps/s':>9}")

@@ -23,10 +23,13 @@ TARGET = 0.85  # step_env calls/s at least this share of the no-op's
 
 def serve_mcp(port: int, ledger: bool) -> None:
     """gymsite's MCP server over HTTP, with the no-op tool that exists only for this benchmark."""
+    from typing import Annotated
+
+    from mcp.types import CallToolResult
     from pydantic import BaseModel
 
     from gymenv.mcp_server import build_server, http_app
-    from gymenv.mcp_server.results import returns, success
+    from gymenv.mcp_server.results import success
     from gymsite import serving
 
     class NoopOut(BaseModel):
@@ -38,7 +41,7 @@ def serve_mcp(port: int, ledger: bool) -> None:
 
     # Answered as the real tools answer (success(): structured content, JSON text, output-schema check).
     @server.tool(description="Does nothing: the cost of an MCP tool call itself.")
-    async def noop() -> returns(NoopOut):
+    async def noop() -> Annotated[CallToolResult, NoopOut]:
         return success(NoopOut())
 
     try:
@@ -53,41 +56,43 @@ async def measure(url: str, calls: int, mode: str, block: int) -> dict[str, list
     from mcp.client.streamable_http import streamable_http_client
 
     latencies: dict[str, list[float]] = {"noop": [], "step_env": []}
-    async with httpx2.AsyncClient(timeout=httpx2.Timeout(30)) as http:
-        async with Client(streamable_http_client(url, http_client=http), mode=mode) as client:
-            obs = (await client.call_tool("reset_env", {"seed": 0})).structured_content["observation"]
+    async with (
+        httpx2.AsyncClient(timeout=httpx2.Timeout(30)) as http,
+        Client(streamable_http_client(url, http_client=http), mode=mode) as client,
+    ):
+        obs = (await client.call_tool("reset_env", {"seed": 0})).structured_content["observation"]
 
-            async def step(timed: list[float] | None) -> None:
-                nonlocal obs
-                action = 1 if obs[2] + 0.5 * obs[3] > 0 else 0  # lean with the pole: long episodes
-                t = time.perf_counter()
-                result = await client.call_tool("step_env", {"action": action})
-                if timed is not None:
-                    timed.append(time.perf_counter() - t)
-                if result.is_error:
-                    raise SystemExit(f"step_env failed: {result.content}")
-                body = result.structured_content
-                obs = body["observation"]
-                if body["done"]:
-                    obs = (await client.call_tool("reset_env", {})).structured_content["observation"]
+        async def step(timed: list[float] | None) -> None:
+            nonlocal obs
+            action = 1 if obs[2] + 0.5 * obs[3] > 0 else 0  # lean with the pole: long episodes
+            t = time.perf_counter()
+            result = await client.call_tool("step_env", {"action": action})
+            if timed is not None:
+                timed.append(time.perf_counter() - t)
+            if result.is_error:
+                raise SystemExit(f"step_env failed: {result.content}")
+            body = result.structured_content
+            obs = body["observation"]
+            if body["done"]:
+                obs = (await client.call_tool("reset_env", {})).structured_content["observation"]
 
-            async def noop(timed: list[float] | None) -> None:
-                t = time.perf_counter()
-                result = await client.call_tool("noop", {})
-                if timed is not None:
-                    timed.append(time.perf_counter() - t)
-                if result.is_error:
-                    raise SystemExit(f"noop failed: {result.content}")
+        async def noop(timed: list[float] | None) -> None:
+            t = time.perf_counter()
+            result = await client.call_tool("noop", {})
+            if timed is not None:
+                timed.append(time.perf_counter() - t)
+            if result.is_error:
+                raise SystemExit(f"noop failed: {result.content}")
 
-            for _ in range(max(50, calls // 10)):  # warm-up: caches, JIT-less but allocator and DB warm
-                await noop(None)
-                await step(None)
-            while len(latencies["step_env"]) < calls:
-                n = min(block, calls - len(latencies["step_env"]))
-                for _ in range(n):
-                    await noop(latencies["noop"])
-                for _ in range(n):
-                    await step(latencies["step_env"])
+        for _ in range(max(50, calls // 10)):  # warm-up: caches, JIT-less but allocator and DB warm
+            await noop(None)
+            await step(None)
+        while len(latencies["step_env"]) < calls:
+            n = min(block, calls - len(latencies["step_env"]))
+            for _ in range(n):
+                await noop(latencies["noop"])
+            for _ in range(n):
+                await step(latencies["step_env"])
     return latencies
 
 

@@ -34,14 +34,15 @@ def for_default_and_each_instance(method: str, path: str, **kwargs):
 
 
 # /health needs no token (gymenv.middleware.OPEN_PATHS): no 401.
-@router.get("/health", response={200: HealthOut, 400: ErrorOut, 413: ErrorOut}, auth=None, summary="Liveness: the server answers and names its env")
+@router.get("/health", response={200: HealthOut, 400: ErrorOut, 413: ErrorOut}, auth=None,
+            summary="Liveness: the server answers and names its env")
 async def health(request):
     engine = request.engine
     return answer(HealthOut(env_id=engine.config.default_env_id, instances=len(engine.instances())))
 
 
 @for_default_and_each_instance("POST", "/reset", response=ResetOut, summary="Start an episode")
-async def reset(request, instance_id: str, body: ResetIn = None):
+async def reset(request, instance_id: str, body: ResetIn | None = None):
     """Resets the env (a new episode of the current run) and returns the first observation."""
     body = body or ResetIn()
     return answer(await request.engine.reset(instance_id, seed=body.seed, options=body.options,
@@ -55,7 +56,7 @@ async def step(request, instance_id: str, body: StepIn):
 
 
 @for_default_and_each_instance("POST", "/render", response=RenderOut, summary="Render the current frame")
-async def render(request, instance_id: str, body: RenderIn = None):
+async def render(request, instance_id: str, body: RenderIn | None = None):
     """rgb_array instances answer a base64 PNG; ansi instances answer text."""
     return answer(await request.engine.render(instance_id, mode=body.mode if body else None))
 

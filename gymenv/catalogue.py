@@ -48,10 +48,19 @@ def spec_json(spec: EnvSpec) -> dict | None:
         return None  # a spec with a callable entry point or unserialisable kwargs
 
 
+def env_creator(env_id: str) -> Any:
+    """What gymnasium.make calls for `env_id`: a callable entry point itself, else what its string names."""
+    entry_point = env_spec(env_id).entry_point
+    if callable(entry_point):
+        return entry_point
+    if entry_point is None:
+        raise gym.error.Error(f"{env_id} registered but entry_point is not specified")
+    return load_env_creator(entry_point)
+
+
 @cache
 def env_metadata(env_id: str) -> dict:
-    creator = load_env_creator(env_spec(env_id).entry_point)
-    return dict(getattr(creator, "metadata", None) or {})
+    return dict(getattr(env_creator(env_id), "metadata", None) or {})
 
 
 def render_modes(env_id: str) -> list[str]:
@@ -65,7 +74,8 @@ def pick_render_mode(env_id: str, requested: str | None) -> str | None:
         if requested == "human":
             raise InvalidArgument("render_mode 'human' opens a window on the server; use rgb_array or ansi")
         if requested not in modes:
-            raise InvalidArgument(f"render_mode {requested[:40]!r} is not supported by {env_id}; it supports: {', '.join(modes) or 'none'}")
+            raise InvalidArgument(f"render_mode {requested[:40]!r} is not supported by {env_id}; "
+                                  f"it supports: {', '.join(modes) or 'none'}")
         return requested
     for mode in ("rgb_array", "ansi"):
         if mode in modes:
@@ -77,7 +87,7 @@ def pick_render_mode(env_id: str, requested: str | None) -> str | None:
 def env_description(env_id: str) -> str:
     """The env's own docs (its class docstring), trimmed to what an agent needs."""
     try:
-        doc = load_env_creator(env_spec(env_id).entry_point).__doc__ or ""
+        doc = env_creator(env_id).__doc__ or ""
     except Exception:  # noqa: BLE001 - docs are a nicety; an odd entry point must not break info
         doc = ""
     doc = inspect.cleandoc(doc)

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, TypedDict
 
 from gymsite import serving
+
+
+class _RunLimits(TypedDict, total=False):
+    num_episodes: int
+    max_steps_per_episode: int
 
 
 class GymService:
@@ -17,10 +22,14 @@ class GymService:
                  max_steps_per_episode: int | None = None, success_threshold: float | None = None):
         from gymenv.engine import DEFAULT_INSTANCE
 
-        given = {"num_episodes": num_episodes, "max_steps_per_episode": max_steps_per_episode}
+        given: _RunLimits = {}  # only those given: ServerConfig has its own defaults for the others
+        if num_episodes is not None:
+            given["num_episodes"] = num_episodes
+        if max_steps_per_episode is not None:
+            given["max_steps_per_episode"] = max_steps_per_episode
         config = serving.ServerConfig(
             env_id=env_id, render_mode=render_mode, env_kwargs=env_kwargs or {}, run_manager=enable_run_manager,
-            success_threshold=success_threshold, **{k: v for k, v in given.items() if v is not None})
+            success_threshold=success_threshold, **given)
         config.check()
         self.engine = serving.build_engine(serving.resolve(config))
         self.instance = self.engine.get(DEFAULT_INSTANCE)
@@ -84,7 +93,7 @@ class GymHTTPServer:
         self.config = serving.ServerConfig(env_id=env_id, **options)
 
     def run(self, host: str | None = None, port: int | None = None) -> None:
-        config = dataclasses.replace(self.config, **{k: v for k, v in (("host", host), ("port", port)) if v})
+        config = dataclasses.replace(self.config, host=host or self.config.host, port=port or self.config.port)
         try:
             serving.run(config)
         except serving.ConfigError as err:

@@ -132,7 +132,8 @@ class SampleOut(BaseModel):
 class InstanceIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     env_id: str | None = Field(None, description="An env id the server allows; the default instance's env when absent.")
-    env_kwargs: dict[str, Any] | None = Field(None, description="Keyword arguments for gymnasium.make (only if the operator allows it).")
+    env_kwargs: dict[str, Any] | None = Field(
+        None, description="Keyword arguments for gymnasium.make (only if the operator allows it).")
     render_mode: str | None = Field(None, description="rgb_array or ansi; the env's best mode when absent.")
     num_episodes: int | None = Field(None, ge=1, le=1_000_000)
     max_steps_per_episode: int | None = Field(None, ge=1, le=100_000_000)

@@ -123,7 +123,8 @@ def validation_error(request, exc: ValidationError):
 @api.exception_handler(HttpError)
 def http_error(request, exc: HttpError):
     if exc.status_code == 400:
-        return error_response("the request body is not valid JSON (strict JSON: no NaN or Infinity)", "bad_request", 400)
+        return error_response("the request body is not valid JSON (strict JSON: no NaN or Infinity)",
+                              "bad_request", 400)
     return error_response(str(exc), "error", exc.status_code)
 
 

@@ -164,8 +164,8 @@ def create_app(*, engine: Engine, config: ServerConfig, allowed_hosts: list[str]
     from gymenv.mcp_server import create_mcp_app
 
     django.setup(set_prefix=False)
-    handlers = {"engine": engine, "config": config, "allowed_hosts": allowed_hosts}
-    browser, api = BrowserHandler(**handlers), ApiHandler(**handlers)
+    browser = BrowserHandler(engine=engine, config=config, allowed_hosts=allowed_hosts)
+    api = ApiHandler(engine=engine, config=config, allowed_hosts=allowed_hosts)
     mcp_app, mcp_lifespan = create_mcp_app(engine=engine, allowed_hosts=allowed_hosts, token=config.token)
 
     async def to_django(scope, receive, send):

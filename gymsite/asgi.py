@@ -1,12 +1,18 @@
 """`gymsite.asgi:application` (settings.ASGI_APPLICATION): the server the environment describes,
 for `uvicorn gymsite.asgi:application` and any ASGI server or process manager."""
 
+from __future__ import annotations
+
 import asyncio
 import os
+from typing import TYPE_CHECKING
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gymsite.settings")
 
 from gymsite import serving
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp
 
 
 class EnvironmentApp:
@@ -14,7 +20,7 @@ class EnvironmentApp:
     in each worker process."""
 
     def __init__(self):
-        self._app = None
+        self._app: ASGIApp | None = None
 
     async def __call__(self, scope, receive, send):
         if self._app is None:
@@ -30,7 +36,7 @@ class EnvironmentApp:
         await self._app(scope, receive, send)
 
     @staticmethod
-    def _build():
+    def _build() -> ASGIApp:
         config = serving.resolve(serving.config_from_environ())
         config.check()
         return serving.build_app(serving.build_engine(config), config)

@@ -22,7 +22,8 @@ def for_default_and_each_instance(router: Router, method: str, path: str, *, res
                 return view(request, DEFAULT_INSTANCE, **kwargs)
 
         signature = inspect.signature(view)
-        default_view.__signature__ = signature.replace(
+        # inspect.signature (so Ninja) reads __signature__; typeshed declares no such attribute on functions.
+        default_view.__signature__ = signature.replace(  # type: ignore[attr-defined]
             parameters=[p for p in signature.parameters.values() if p.name != "instance_id"])
         default_view.__name__, default_view.__doc__ = view.__name__, view.__doc__
         responses = {200: response, **errors}

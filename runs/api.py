@@ -4,6 +4,7 @@ Sync operations: they touch the ORM, and Django runs sync views in a worker thre
 """
 
 from collections.abc import AsyncIterator, Generator, Iterator
+from itertools import islice
 from typing import Literal
 
 from asgiref.sync import sync_to_async
@@ -142,7 +143,7 @@ async def _batches(lines: Generator[bytes, None, None], size: int) -> AsyncItera
 
 
 def _take(lines: Iterator[bytes], n: int) -> bytes:
-    return b"".join(line for _, line in zip(range(n), lines))
+    return b"".join(islice(lines, n))
 
 
 def _finish(lines: Generator[bytes, None, None]) -> None:

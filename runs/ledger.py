@@ -132,7 +132,7 @@ class LedgerWriter:
             for item in batch:
                 self._commit([item])
             return
-        for (_, future), result in zip(batch, results):
+        for (_, future), result in zip(batch, results, strict=True):
             future.set_result(result)
 
     @staticmethod

@@ -67,6 +67,16 @@ class RunManager:
         self._lock = threading.Lock()
         self._run_uuid: uuid.UUID | None = None
         self._closed = False  # the instance went away: no run control may start another run
+        # The current run's memory, set when its row is committed (_new_run_writes, below).
+        self._state: RunState
+        self._error: str
+        self._episode: _OpenEpisode | None
+        self._last_episode_num: int
+        self._current_step: int
+        self._completed: int
+        self._successful: int
+        self._total_steps: int
+        self._total_reward: float
         with self._lock:
             self._write(self._new_run_writes())
 
@@ -177,7 +187,7 @@ class RunManager:
 
     def statistics(self) -> RunStatisticsOut:
         with self._lock:
-            run_id, open_episode = self._run_uuid, self._live_episode()
+            run_id, open_episode = self.run_id, self._live_episode()
         return selectors.run_statistics(run_id=run_id, live=open_episode)
 
     def live_episode(self, run_id: str) -> selectors.LiveEpisode | None:
@@ -239,7 +249,7 @@ class RunManager:
             raise
         except Exception as exc:
             raise LedgerFailed(f"the ledger could not record this: {type(exc).__name__}: {exc}") from exc
-        for w, result in zip(writes, results):
+        for w, result in zip(writes, results, strict=True):
             if w.after is not None:
                 w.after(result)
         return results[-1]
@@ -274,14 +284,15 @@ class RunManager:
         steps/reward/final_reward: the episode's totals after a step still being written (default: as recorded).
         """
         ep = self._episode
-        if steps is None:
+        assert ep is not None, "called with an episode open"
+        if steps is None or reward is None:  # the caller passes both or neither
             steps, reward, final_reward = ep.steps, ep.reward, ep.final_reward
         success = not abandoned and episode_success(
             info=info or {}, total_reward=reward, threshold=self.threshold,
             terminated=terminated, truncated=truncated, final_reward=final_reward)
         completed, successful = self._completed + 1, self._successful + int(success)
         total_steps, total_reward = self._total_steps + steps, self._total_reward + reward
-        state = {}
+        state: dict[str, Any] = {}
         if end_run is not None:
             state = {"state": end_run[0], "error": end_run[1], "ended_at": now}
         elif completed >= self.config.num_episodes:

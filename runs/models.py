@@ -4,6 +4,7 @@ import io
 import json
 import uuid
 import zlib
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 from django.db import models
@@ -17,7 +18,18 @@ _NPY_MAGIC = b"\x93NUMPY"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-class RunState(models.TextChoices):
+if TYPE_CHECKING:
+    from enum import Enum
+
+    class _TextChoices(str, Enum):
+        """What mypy is told of Django's TextChoices (Django ships no types): a str enum with `choices`."""
+
+        choices: ClassVar[list[tuple[str, str]]]
+else:
+    _TextChoices = models.TextChoices
+
+
+class RunState(_TextChoices):
     IDLE = "idle"
     RUNNING = "running"
     PAUSED = "paused"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -137,7 +137,7 @@ def step_list(*, run_id: str, episode_num: int, page: int = 1, page_size: int = 
     })
 
 
-def run_export_lines(*, run: Run) -> Iterator[bytes]:
+def run_export_lines(*, run: Run) -> Generator[bytes, None, None]:
     """The run as JSON Lines: a run line, then each episode's line followed by its steps' lines.
 
     Two cursors walked side by side (episodes and steps both in id order, which is episode and
@@ -202,12 +202,15 @@ def stored_observation(row: Step | Episode, obs_format: str | None):
     observation it keeps as JSON stays JSON whatever the format asked."""
     if obs_format == "none":
         return None
+    array = row.observation_array
+    if array is None:
+        return row.observation
     png = row.observation_png
     if png is not None and obs_format in (None, "png"):
-        return encoded("png", png, row.observation_array)
-    if obs_format == "npy" and (array := row.observation_array) is not None:
+        return encoded("png", png, array)
+    if obs_format == "npy":
         return encoded("npy", npy_bytes(array), array)
-    return row.observation
+    return array.tolist()
 
 
 def _line(obj: dict) -> bytes:

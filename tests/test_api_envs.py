@@ -38,7 +38,7 @@ def test_reset_and_steps_follow_gymnasium_exactly(serve):
     r = srv.post("/reset", {"seed": 7})
     assert r.status == 200 and r.body["done"] is False and "run_progress" not in r.body
     assert np.allclose(r.body["observation"], ref[0], atol=1e-7)
-    for action, expected in zip([1, 0, 1], ref[1:]):
+    for action, expected in zip([1, 0, 1], ref[1:], strict=True):
         r = srv.post("/step", {"action": action})
         assert r.status == 200 and r.body["reward"] == 1.0 and r.body["done"] is False
         assert np.allclose(r.body["observation"], expected, atol=1e-7)

@@ -105,8 +105,8 @@ from django.core.management import call_command
 call_command("migrate", verbosity=0)
 from gymenv.engine import RecorderSpec, RunPolicy
 from runs.manager import RunManager
-rm = RunManager(RecorderSpec(instance_id="default", env_id="CartPole-v1", env_kwargs={}, env_spec=None, reward_threshold=None,
-                policy=RunPolicy(num_episodes=1000, max_steps_per_episode=50)))
+rm = RunManager(RecorderSpec(instance_id="default", env_id="CartPole-v1", env_kwargs={}, env_spec=None,
+                             reward_threshold=None, policy=RunPolicy(num_episodes=1000, max_steps_per_episode=50)))
 print(rm.run_id, flush=True)
 while True:
     rm.before_reset()

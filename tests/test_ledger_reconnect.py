@@ -53,8 +53,8 @@ def step(rm: RunManager, action: int) -> None:
 
 
 def test_a_step_after_the_ledgers_backend_was_killed_succeeds_and_is_recorded():
-    rm = RunManager(RecorderSpec(instance_id="default", env_id="CartPole-v1", env_kwargs={}, env_spec=None, reward_threshold=None,
-                    policy=RunPolicy(num_episodes=5, max_steps_per_episode=50)))
+    rm = RunManager(RecorderSpec(instance_id="default", env_id="CartPole-v1", env_kwargs={}, env_spec=None,
+                                 reward_threshold=None, policy=RunPolicy(num_episodes=5, max_steps_per_episode=50)))
     rm.before_reset()
     rm.on_reset(seed=0, observation=[0.0] * 4, info={})
     step(rm, 0)

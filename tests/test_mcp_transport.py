@@ -25,9 +25,11 @@ def connect(srv, body, *, mode="auto", headers=None):
 
     async def scenario():
         with anyio.fail_after(WAIT):
-            async with httpx2.AsyncClient(headers=headers or {}, timeout=httpx2.Timeout(30)) as http:
-                async with Client(streamable_http_client(srv.base + "/mcp", http_client=http), mode=mode) as client:
-                    return await body(client)
+            async with (
+                httpx2.AsyncClient(headers=headers or {}, timeout=httpx2.Timeout(30)) as http,
+                Client(streamable_http_client(srv.base + "/mcp", http_client=http), mode=mode) as client,
+            ):
+                return await body(client)
 
     return anyio.run(scenario)
 
@@ -72,10 +74,12 @@ def test_answers_are_json_or_sse_as_the_era_has_them_and_carry_no_session(serve,
 
     async def scenario():
         with anyio.fail_after(WAIT):
-            async with httpx2.AsyncClient(event_hooks={"response": [record]}) as http:
-                async with Client(streamable_http_client(srv.base + "/mcp", http_client=http), mode=mode) as c:
-                    await c.call_tool("reset_env", {"seed": 0})
-                    return await c.call_tool("step_env", {"action": 1})
+            async with (
+                httpx2.AsyncClient(event_hooks={"response": [record]}) as http,
+                Client(streamable_http_client(srv.base + "/mcp", http_client=http), mode=mode) as c,
+            ):
+                await c.call_tool("reset_env", {"seed": 0})
+                return await c.call_tool("step_env", {"action": 1})
 
     srv = serve(**CARTPOLE)
     assert not anyio.run(scenario).is_error
@@ -104,17 +108,19 @@ def test_two_agents_on_their_own_instances_do_not_interfere(serve, mode):
 
     async def agent(env_id):
         seed, actions = plans[env_id]
-        async with httpx2.AsyncClient(timeout=httpx2.Timeout(30)) as http:
-            async with Client(streamable_http_client(srv.base + "/mcp", http_client=http), mode=mode) as client:
-                iid = (await client.call_tool("create_env", {"env_id": env_id})).structured_content["instance_id"]
-                observations = [(await client.call_tool("reset_env", {"seed": seed, "instance_id": iid}))
-                                .structured_content["observation"]]
-                for action in actions:
-                    result = await client.call_tool("step_env", {"action": action, "instance_id": iid})
-                    assert not result.is_error, result.content
-                    observations.append(result.structured_content["observation"])
-                    await anyio.lowlevel.checkpoint()  # let the other agent in between every step
-                seen[env_id] = observations
+        async with (
+            httpx2.AsyncClient(timeout=httpx2.Timeout(30)) as http,
+            Client(streamable_http_client(srv.base + "/mcp", http_client=http), mode=mode) as client,
+        ):
+            iid = (await client.call_tool("create_env", {"env_id": env_id})).structured_content["instance_id"]
+            observations = [(await client.call_tool("reset_env", {"seed": seed, "instance_id": iid}))
+                            .structured_content["observation"]]
+            for action in actions:
+                result = await client.call_tool("step_env", {"action": action, "instance_id": iid})
+                assert not result.is_error, result.content
+                observations.append(result.structured_content["observation"])
+                await anyio.lowlevel.checkpoint()  # let the other agent in between every step
+            seen[env_id] = observations
 
     async def both():
         with anyio.fail_after(WAIT):

@@ -1,4 +1,4 @@
-"""Observation formats (SPEC 10): json, png, npy and none, per request and per instance, on both doors and the ledger."""
+"""Observation formats (SPEC 10): json, png, npy and none, per request and per instance, doors and ledger."""
 
 import base64
 import gzip
@@ -81,7 +81,8 @@ def test_the_ledger_gives_back_the_exact_images_in_any_format(serve):
     base = f"/runs/{progress['run_id']}/episodes/1/steps"
     for query in ("", "?obs_format=png", "?obs_format=npy"):
         steps = srv.get(base + query).body["steps"]
-        assert [np.array_equal(pixels(s["observation"]), e) for s, e in zip(steps, expected[1:])] == [True, True]
+        for step, frame in zip(steps, expected[1:], strict=True):
+            assert np.array_equal(pixels(step["observation"]), frame), (query, step["step_num"])
     assert srv.get(base + "?obs_format=json").body["steps"][0]["observation"] == expected[1].tolist()
     assert srv.get(base + "?obs_format=none").body["steps"][0]["observation"] is None
 
@@ -132,7 +133,7 @@ def test_mcp_sends_an_image_once_as_image_content_with_a_text_summary(door):
                     await client.call_tool("step_env", {"action": 2, "obs_format": "npy"}))
 
     reset, step, as_npy = anyio.run(go)
-    for result, frame in zip((reset, step), expected):
+    for result, frame in zip((reset, step), expected, strict=True):
         (image,) = [c for c in result.content if c.type == "image"]
         assert image.mime_type == "image/png" and np.array_equal(pixels({"encoding": "png", "data": image.data,
                                                                           "shape": [32, 32, 3]}), frame)
@@ -140,5 +141,6 @@ def test_mcp_sends_an_image_once_as_image_content_with_a_text_summary(door):
         assert len(text) < 1500 and image.data not in text
         assert image.data not in str(result.structured_content)  # the frame travels once
         assert result.structured_content["observation"]["shape"] == [32, 32, 3]
-    assert '"reward":2.0' in [c.text for c in step.content if c.type == "text"][0]
-    assert [c.type for c in as_npy.content] == ["text"] and as_npy.structured_content["observation"]["encoding"] == "npy"
+    assert '"reward":2.0' in next(c.text for c in step.content if c.type == "text")
+    assert [c.type for c in as_npy.content] == ["text"]
+    assert as_npy.structured_content["observation"]["encoding"] == "npy"

@@ -238,7 +238,8 @@ def step_list_scenario(rest, op):
     srv, run_id = recorded_run(rest)
     return [(200, srv.get(f"/runs/{run_id}/episodes/1/steps")),
             (200, srv.get(f"/runs/{run_id}/episodes/1/steps?page=2&page_size=1")),
-            (404, srv.get(f"/runs/{run_id}/episodes/9/steps")), (404, srv.get(f"/runs/{uuid.uuid4()}/episodes/1/steps")),
+            (404, srv.get(f"/runs/{run_id}/episodes/9/steps")),
+            (404, srv.get(f"/runs/{uuid.uuid4()}/episodes/1/steps")),
             (422, srv.get(f"/runs/{run_id}/episodes/1/steps?page_size=0"))]
 
 

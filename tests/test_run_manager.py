@@ -20,8 +20,8 @@ def _ledger_writer_stopped():
 
 
 def manager(num_episodes=3, max_steps=5, threshold=None, reward_threshold=None) -> RunManager:
-    return RunManager(RecorderSpec(instance_id="default", env_id="CartPole-v1", env_kwargs={}, env_spec={"id": "CartPole-v1"},
-                      reward_threshold=reward_threshold,
+    return RunManager(RecorderSpec(instance_id="default", env_id="CartPole-v1", env_kwargs={},
+                                   env_spec={"id": "CartPole-v1"}, reward_threshold=reward_threshold,
                       policy=RunPolicy(num_episodes=num_episodes, max_steps_per_episode=max_steps,
                                        success_threshold=threshold)))
 

@@ -110,7 +110,8 @@ def test_a_box_is_described_with_null_for_unbounded_sides():
 
 
 def test_composite_descriptions_nest_the_sub_spaces():
-    assert describe(EXAMPLES["dict"])["spaces"]["mode"] == {"type": "Discrete", "n": 3, "start": 0, "repr": "Discrete(3)"}
+    mode = {"type": "Discrete", "n": 3, "start": 0, "repr": "Discrete(3)"}
+    assert describe(EXAMPLES["dict"])["spaces"]["mode"] == mode
     assert describe(EXAMPLES["graph-no-edges"])["edge_space"] is None
     assert describe(EXAMPLES["sequence-stacked"])["stack"] is True
     assert describe(EXAMPLES["text"])["charset"] == EXAMPLES["text"].characters
@@ -148,7 +149,8 @@ def test_it_refuses_anything_but_an_in_range_int_for_a_discrete_action(data):
 
 @pytest.mark.parametrize("data", BOX_REFUSALS, ids=repr)
 def test_it_refuses_wrong_shapes_types_and_bounds_for_a_box_action(data):
-    with pytest.raises(ActionError, match=r"is not in Box\(-2\.0, 2\.0, \(1,\), float32\): .*expected .*\[-2\.0, 2\.0\]"):
+    refusal = r"is not in Box\(-2\.0, 2\.0, \(1,\), float32\): .*expected .*\[-2\.0, 2\.0\]"
+    with pytest.raises(ActionError, match=refusal):
         decode(BOX, data)
     assert not schema_accepts(BOX, data)
 
@@ -164,7 +166,8 @@ def test_error_messages_say_what_was_expected_and_what_came():
     assert message(BOX, [True]).endswith("at [0]: expected a number in [-2.0, 2.0], got a boolean")
     assert message(EXAMPLES["dict"], {"pos": [0, 0]}).endswith('got no key "mode"')
     assert message(EXAMPLES["dict"], {"pos": [0, 0], "mode": 1, "x": 1}).endswith('got unexpected key "x"')
-    assert message(EXAMPLES["dict"], {"pos": [0, 9], "mode": 1}).endswith('at ["pos"][1]: expected a number in [-1.0, 1.0], got 9')
+    assert message(EXAMPLES["dict"], {"pos": [0, 9], "mode": 1}).endswith(
+        'at ["pos"][1]: expected a number in [-1.0, 1.0], got 9')
     assert message(EXAMPLES["text"], "ab!").endswith('got "!" at position 2')
     assert "got a string of 6 characters" in message(EXAMPLES["text"], "aaaaaa")
     assert message(EXAMPLES["oneof"], [2, 0]).endswith("at [0]: expected an integer 0..1 choosing the sub-space, got 2")
@@ -218,7 +221,8 @@ def test_deep_or_huge_input_is_refused_quickly_with_a_short_message():
         deep = [deep]
     huge = [0.5] * 1_000_000
     start = time.perf_counter()
-    for space, data in [(BOX, deep), (S.Discrete(2), deep), (EXAMPLES["dict"], {"pos": deep, "mode": deep}), (BOX, huge)]:
+    cases = [(BOX, deep), (S.Discrete(2), deep), (EXAMPLES["dict"], {"pos": deep, "mode": deep}), (BOX, huge)]
+    for space, data in cases:
         with pytest.raises(ActionError) as caught:
             decode(space, data)
         assert len(str(caught.value)) < 400
@@ -271,12 +275,15 @@ leaves = st.one_of(
     st.builds(S.MultiBinary, st.sampled_from([1, 3, (2, 2)])),
     st.integers(1, 6).flatmap(
         lambda top: st.builds(
-            S.Text, st.just(top), min_length=st.integers(0, top), charset=st.text("ab]-\\^\n é😀.", min_size=1, max_size=6)
+            S.Text, st.just(top), min_length=st.integers(0, top),
+            charset=st.text("ab]-\\^\n é😀.", min_size=1, max_size=6),
         )
     ),
 )
 graphs = st.builds(
-    S.Graph, st.sampled_from([S.Box(0, 1, (2,)), S.Discrete(3)]), st.sampled_from([None, S.Discrete(2), S.Box(-1, 1, ())])
+    S.Graph,
+    st.sampled_from([S.Box(0, 1, (2,)), S.Discrete(3)]),
+    st.sampled_from([None, S.Discrete(2), S.Box(-1, 1, ())]),
 )
 
 
@@ -331,7 +338,8 @@ PROPERTY = settings(max_examples=120, deadline=None, database=None, suppress_hea
 # scalars, which it warns about: not this test's doing.
 @pytest.mark.filterwarnings("ignore:.*Casting input x to numpy array:UserWarning:gymnasium.spaces.box")
 @PROPERTY
-@given(space=st.one_of(any_space, graphs, st.builds(S.Sequence, graphs, stack=st.booleans())), seed=st.integers(0, 2**32 - 1))
+@given(space=st.one_of(any_space, graphs, st.builds(S.Sequence, graphs, stack=st.booleans())),
+       seed=st.integers(0, 2**32 - 1))
 def test_any_sample_round_trips_through_strict_json_and_fits_the_schema(space, seed):
     Draft202012Validator.check_schema(json_schema(space))
     assert_round_trip(space, seeded_sample(space, seed))

@@ -65,7 +65,8 @@ class DictActionEnv(gym.Env):
     metadata = {"render_modes": []}
 
     def __init__(self):
-        self.action_space = spaces.Dict({"move": spaces.Discrete(4, start=-1), "force": spaces.Box(-1, 1, (2,), np.float32)})
+        self.action_space = spaces.Dict(
+            {"move": spaces.Discrete(4, start=-1), "force": spaces.Box(-1, 1, (2,), np.float32)})
         self.observation_space = spaces.Box(-np.inf, np.inf, (2,), np.float64)
 
     def reset(self, *, seed=None, options=None):

@@ -12,10 +12,10 @@ from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from gymenv import catalogue
-from gymenv.env_kwargs import check_client_env_kwargs
 from gymenv.engine.describe import catalogue_entry
 from gymenv.engine.instance import Instance
 from gymenv.engine.recorder import EpisodeRecorder, RecorderFactory, RunPolicy
+from gymenv.env_kwargs import check_client_env_kwargs
 from gymenv.schemas import (
     CloseOut,
     DeletedOut,
@@ -144,7 +144,8 @@ class Engine:
     def list(self) -> InstanceListOut:
         return InstanceListOut(instances=[i.summary() for i in self.instances()])
 
-    def check_create(self, env_id: str | None, env_kwargs: Any, render_mode: str | None) -> tuple[str, dict, str | None]:
+    def check_create(self, env_id: str | None, env_kwargs: Any,
+                     render_mode: str | None) -> tuple[str, dict, str | None]:
         """Everything a client asks for when opening an instance, checked before anything is made."""
         env_id = self.config.default_env_id if env_id is None else catalogue.check_client_env_id(
             env_id, self.config.allowed_env_ids)

@@ -19,9 +19,9 @@ import numpy as np
 
 from gymenv import catalogue, spaces
 from gymenv.engine.describe import describe_env
-from gymenv.observations import Observation, check_format, default_format, png_bytes
 from gymenv.engine.owner import OwnerThread
 from gymenv.engine.recorder import EpisodeRecorder, RecorderFactory, RecorderSpec, RunPolicy
+from gymenv.observations import Observation, check_format, default_format, png_bytes
 from gymenv.schemas import CloseOut, EnvInfo, RenderOut, ResetOut, SampleOut, StepOut
 from gymenv.schemas import Instance as InstanceSummary
 from gymsite.errors import (
@@ -157,7 +157,7 @@ class Instance:
     def op_open(self) -> None:
         """Make the env (first open, or after close) and, once, the recorder."""
         # Only pass render_mode when there is one: some envs' constructors do not take it at all.
-        mode = {"render_mode": self.render_mode} if self.render_mode else {}
+        mode: dict[str, Any] = {"render_mode": self.render_mode} if self.render_mode else {}
         self.env = gym.make(self.env_id, **mode, **self.env_kwargs)
         self.action_space = self.env.action_space
         self.observation_space = self.env.observation_space
@@ -238,7 +238,8 @@ class Instance:
                 raise InvalidArgument(f"this {self.env_id} instance was opened without a render mode; "
                                       f"open one with render_mode in {catalogue.render_modes(self.env_id)}")
             raise InvalidArgument(f"this instance renders {self.render_mode!r}, not {mode[:40]!r}; open an instance "
-                                  f"with render_mode={mode[:40]!r} for that (supported: {catalogue.render_modes(self.env_id)})")
+                                  f"with render_mode={mode[:40]!r} for that "
+                                  f"(supported: {catalogue.render_modes(self.env_id)})")
         if self.render_mode is None:
             raise InvalidArgument(f"this {self.env_id} instance has no render mode; "
                                   f"supported: {catalogue.render_modes(self.env_id) or 'none'}")

@@ -1,13 +1,15 @@
 """What tools take: arguments exactly as sent, unknown names refused, refusals worded as REST's 422s are."""
 
 import logging
-from typing import Annotated
+from typing import Annotated, TypeVar, cast
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from gymsite.errors import InvalidArgument, describe_validation_errors
 
 log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
 
 DEFAULT_INSTANCE = "default"
 
@@ -19,10 +21,10 @@ InstanceId = Annotated[str | None, AfterValidator(lambda v: DEFAULT_INSTANCE if 
                 "or an instance_id returned by create_env.")]
 
 
-def forbidding_unknown(arg_model: type[BaseModel]) -> type[BaseModel]:
+def forbidding_unknown(arg_model: type[M]) -> type[M]:
     """A tool's argument model that refuses names it does not take: a misspelled `instance_id` must be an
     error, not a silent call on the default instance (the SDK's model ignores unknown names)."""
-    return type(arg_model.__name__, (arg_model,), {"model_config": ConfigDict(extra="forbid")})
+    return cast(type[M], type(arg_model.__name__, (arg_model,), {"model_config": ConfigDict(extra="forbid")}))
 
 
 def refusal(tool_name: str, exc: ValidationError) -> InvalidArgument:

@@ -1,7 +1,6 @@
 """What a tool answers: an engine answer as structured content plus JSON text, or a failure in MCP's words."""
 
 import json
-from typing import Annotated, Any
 
 from mcp.types import CallToolResult, ImageContent, TextContent
 from pydantic import BaseModel
@@ -77,8 +76,3 @@ def failure(err: GymsiteError) -> CallToolResult:
         structured_content={"success": False, "error": message, "code": err.code},
         is_error=True,
     )
-
-
-def returns(model: type[BaseModel]) -> Any:
-    """Return annotation: the tool builds its own CallToolResult; the SDK publishes and checks `model`."""
-    return Annotated[CallToolResult, model]

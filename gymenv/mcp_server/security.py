@@ -36,7 +36,7 @@ def bearer_auth(token: str | None) -> dict[str, Any]:
     # No OAuth server. AuthSettings insists on an issuer URL; with no auth_server_provider and
     # no resource_server_url nothing ever serves or advertises it.
     return {"token_verifier": StaticTokenVerifier(token),
-            "auth": AuthSettings(issuer_url="http://127.0.0.1", resource_server_url=None)}
+            "auth": AuthSettings.model_validate({"issuer_url": "http://127.0.0.1", "resource_server_url": None})}
 
 
 class StaticTokenVerifier:

@@ -2,17 +2,17 @@
 
 import logging
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar, cast
 
 import anyio.to_thread
 from django.db import close_old_connections
 from mcp.server.mcpserver.tools import Tool
-from mcp.types import ImageContent, TextContent, ToolAnnotations
+from mcp.types import CallToolResult, ImageContent, TextContent, ToolAnnotations
 from pydantic import Field, StrictInt, ValidationError, WithJsonSchema
 
 from gymenv.mcp_server.agent_text import EnvDocs
 from gymenv.mcp_server.arguments import InstanceId, forbidding_unknown, refusal
-from gymenv.mcp_server.results import failure, observed, returns, success
+from gymenv.mcp_server.results import failure, observed, success
 from gymenv.schemas import (
     OBS_FORMAT,
     CloseOut,
@@ -34,6 +34,11 @@ log = logging.getLogger(__name__)
 READ = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
 DESTRUCTIVE = ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=False)
+
+# Each tool answers `Annotated[CallToolResult, Model]`: it builds its own CallToolResult (success/failure),
+# and the SDK publishes and checks `Model` as the output schema.
+
+T = TypeVar("T")
 
 
 def all_tools(engine, docs: EnvDocs) -> list[Tool]:
@@ -74,7 +79,8 @@ class GymTool(Tool):
 
 def make_tool(fn: Callable, *, description: str, annotations: ToolAnnotations) -> GymTool:
     """A GymTool for `fn`, its input schema refusing unknown names, its output schema from its annotation."""
-    tool = GymTool.from_function(fn, description=description, annotations=annotations)
+    # from_function builds `cls(...)` but is annotated as returning the base Tool.
+    tool = cast(GymTool, GymTool.from_function(fn, description=description, annotations=annotations))
     # FuncMetadata reads its fields on each call: reassigning them is supported (func_metadata.py:115-119).
     tool.fn_metadata.arg_model = forbidding_unknown(tool.fn_metadata.arg_model)
     tool.parameters = tool.fn_metadata.arg_model.model_json_schema(by_alias=True)
@@ -94,26 +100,27 @@ def env_tools(engine, docs: EnvDocs) -> list[Tool]:
     Mode = Annotated[str | None, Field(description="Render mode; only the instance's own (see get_env_info).")]
 
     async def reset_env(seed: Seed = None, options: Options = None, obs_format: Format = None,
-                        instance_id: InstanceId = None) -> returns(ResetOut):
+                        instance_id: InstanceId = None) -> Annotated[CallToolResult, ResetOut]:
         return observed(await engine.reset(instance_id, seed=seed, options=options, obs_format=obs_format))
 
-    async def step_env(action: Action, obs_format: Format = None, instance_id: InstanceId = None) -> returns(StepOut):
+    async def step_env(action: Action, obs_format: Format = None,
+                       instance_id: InstanceId = None) -> Annotated[CallToolResult, StepOut]:
         return observed(await engine.step(instance_id, action, obs_format=obs_format))
 
-    async def render_env(mode: Mode = None, instance_id: InstanceId = None) -> returns(RenderOut):
+    async def render_env(mode: Mode = None, instance_id: InstanceId = None) -> Annotated[CallToolResult, RenderOut]:
         frame = await engine.render(instance_id, mode=mode)
         if frame.type == "image_base64":
             image = ImageContent(type="image", data=frame.render, mime_type=f"image/{frame.format}")
             return success(frame, [image, TextContent(type="text", text=frame.model_dump_json(exclude={"render"}))])
         return success(frame, [TextContent(type="text", text=frame.render)])
 
-    async def close_env(instance_id: InstanceId = None) -> returns(CloseOut):
+    async def close_env(instance_id: InstanceId = None) -> Annotated[CallToolResult, CloseOut]:
         return success(await engine.close(instance_id))
 
-    async def get_env_info(instance_id: InstanceId = None) -> returns(EnvInfoOut):
+    async def get_env_info(instance_id: InstanceId = None) -> Annotated[CallToolResult, EnvInfoOut]:
         return success(await engine.info(instance_id))
 
-    async def sample_action(instance_id: InstanceId = None) -> returns(SampleOut):
+    async def sample_action(instance_id: InstanceId = None) -> Annotated[CallToolResult, SampleOut]:
         return success(await engine.sample(instance_id))
 
     return [
@@ -155,17 +162,17 @@ def instance_tools(engine, docs: EnvDocs) -> list[Tool]:
 
     async def create_env(env_id: EnvId = None, env_kwargs: EnvKwargs = None, render_mode: RenderMode = None,
                          num_episodes: NumEpisodes = None, max_steps_per_episode: MaxSteps = None,
-                         obs_format: Format = None) -> returns(InstanceOut):
+                         obs_format: Format = None) -> Annotated[CallToolResult, InstanceOut]:
         return success(await engine.create(env_id=env_id, env_kwargs=env_kwargs, render_mode=render_mode,
                                            num_episodes=num_episodes, max_steps_per_episode=max_steps_per_episode,
                                            obs_format=obs_format))
 
-    async def list_envs() -> returns(InstanceListOut):
+    async def list_envs() -> Annotated[CallToolResult, InstanceListOut]:
         return success(engine.list())
 
     Created = Annotated[str, Field(description="An instance_id from create_env.")]
 
-    async def delete_env(instance_id: Created) -> returns(DeletedOut):
+    async def delete_env(instance_id: Created) -> Annotated[CallToolResult, DeletedOut]:
         return success(await engine.delete(instance_id))
 
     return [
@@ -185,13 +192,13 @@ def instance_tools(engine, docs: EnvDocs) -> list[Tool]:
 def run_tools(engine) -> list[Tool]:
     manager = engine.run_manager
 
-    async def get_run_status(instance_id: InstanceId = None) -> returns(RunStatusOut):
+    async def get_run_status(instance_id: InstanceId = None) -> Annotated[CallToolResult, RunStatusOut]:
         return success(await off_loop(manager(instance_id).status))
 
-    async def get_run_statistics(instance_id: InstanceId = None) -> returns(RunStatisticsOut):
+    async def get_run_statistics(instance_id: InstanceId = None) -> Annotated[CallToolResult, RunStatisticsOut]:
         return success(await off_loop(manager(instance_id).statistics))
 
-    async def reset_run(instance_id: InstanceId = None) -> returns(RunResetOut):
+    async def reset_run(instance_id: InstanceId = None) -> Annotated[CallToolResult, RunResetOut]:
         return success(await off_loop(manager(instance_id).reset))
 
     return [
@@ -207,11 +214,11 @@ def run_tools(engine) -> list[Tool]:
     ]
 
 
-async def off_loop(fn: Callable[[], dict]) -> dict:
+async def off_loop(fn: Callable[[], T]) -> T:
     """Runs a sync run-manager call (it may touch the ORM) in a worker thread, never on the event loop;
     like a Django request it leaves no expired DB connection behind in that thread."""
 
-    def call() -> dict:
+    def call() -> T:
         try:
             return fn()
         finally:

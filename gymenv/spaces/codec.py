@@ -1,54 +1,56 @@
 """What every space's codec does, the fallback codec, and the lookup of a space's codec by its type."""
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from gymnasium.spaces import Space
 
 from gymenv.spaces.info import to_json
 from gymenv.spaces.messages import SPACE_PREVIEW, Refusal, clip
 
+SpaceT = TypeVar("SpaceT", bound=Space)  # a codec subclass handles one space type; its methods take it
 
-class Codec:
+
+class Codec(Generic[SpaceT]):
     """The fallback for space types gymnasium may add: its own (batched) JSON API, checked by contains()."""
 
-    def describe(self, space: Space) -> dict:
+    def describe(self, space: SpaceT) -> dict:
         return {}
 
-    def schema(self, space: Space) -> dict:
+    def schema(self, space: SpaceT) -> dict:
         return {}
 
-    def phrase(self, space: Space) -> str:
+    def phrase(self, space: SpaceT) -> str:
         return f"a value of {clip(str(space), SPACE_PREVIEW)}"
 
-    def encode(self, space: Space, value: Any) -> Any:
+    def encode(self, space: SpaceT, value: Any) -> Any:
         return to_json(space.to_jsonable([value])[0])
 
-    def decode(self, space: Space, data: Any, path: tuple) -> Any:
+    def decode(self, space: SpaceT, data: Any, path: tuple) -> Any:
         try:
             value = space.from_jsonable([data])[0]
-        except Exception:  # an unknown space's from_jsonable may fail any way on bad input
+        except Exception:  # noqa: BLE001 - an unknown space's from_jsonable may fail any way on bad input
             raise Refusal(path, self.phrase(space), data) from None
         if not space.contains(value):
             raise Refusal(path, self.phrase(space), data)
         return value
 
 
-_FALLBACK = Codec()
-_CODECS: dict[type, Codec] = {}
+_FALLBACK: Codec[Space] = Codec()
+_CODECS: dict[type, Codec[Any]] = {}
 
 
-def codec_for(space_type: type[Space]) -> Callable[[type[Codec]], type[Codec]]:
+def codec_for(space_type: type[Space]) -> Callable[[type[Codec[Any]]], type[Codec[Any]]]:
     """Class decorator: the codec of `space_type` and of its subclasses that have none of their own."""
 
-    def register(cls: type[Codec]) -> type[Codec]:
+    def register(cls: type[Codec[Any]]) -> type[Codec[Any]]:
         _CODECS[space_type] = cls()
         return cls
 
     return register
 
 
-def codec_of(space: Space) -> Codec:
+def codec_of(space: Space) -> Codec[Any]:
     for cls in type(space).__mro__:
         if (codec := _CODECS.get(cls)) is not None:
             return codec

@@ -15,7 +15,7 @@ from gymenv.spaces.messages import LONG_PHRASE, Refusal, clip, json_kind, previe
 
 
 @codec_for(spaces.Tuple)
-class _TupleCodec(Codec):
+class _TupleCodec(Codec[spaces.Tuple]):
     def describe(self, space: spaces.Tuple) -> dict:
         return {"spaces": [describe(sub) for sub in space.spaces]}
 
@@ -35,11 +35,12 @@ class _TupleCodec(Codec):
     def decode(self, space: spaces.Tuple, data: Any, path: tuple) -> Any:
         if type(data) is not list or len(data) != len(space.spaces):
             raise Refusal(path, self.phrase(space), data, json_kind(data))
-        return tuple(decode_at(sub, item, path + (i,)) for i, (sub, item) in enumerate(zip(space.spaces, data)))
+        pairs = enumerate(zip(space.spaces, data, strict=True))
+        return tuple(decode_at(sub, item, path + (i,)) for i, (sub, item) in pairs)
 
 
 @codec_for(spaces.Dict)
-class _DictCodec(Codec):
+class _DictCodec(Codec[spaces.Dict]):
     def describe(self, space: spaces.Dict) -> dict:
         return {"spaces": {str(key): describe(sub) for key, sub in space.spaces.items()}}
 
@@ -73,13 +74,14 @@ class _DictCodec(Codec):
 
 
 @codec_for(spaces.OneOf)
-class _OneOfCodec(Codec):
+class _OneOfCodec(Codec[spaces.OneOf]):
     def describe(self, space: spaces.OneOf) -> dict:
         return {"spaces": [describe(sub) for sub in space.spaces]}
 
     def schema(self, space: spaces.OneOf) -> dict:
         pair = {"type": "array", "items": False, "minItems": 2, "maxItems": 2}
-        return {"oneOf": [{**pair, "prefixItems": [{"const": i}, schema_of(sub)]} for i, sub in enumerate(space.spaces)]}
+        return {"oneOf": [{**pair, "prefixItems": [{"const": i}, schema_of(sub)]}
+                          for i, sub in enumerate(space.spaces)]}
 
     def phrase(self, space: spaces.OneOf) -> str:
         full = " or ".join(f"[{i}, {phrase_of(sub)}]" for i, sub in enumerate(space.spaces))
@@ -101,7 +103,7 @@ class _OneOfCodec(Codec):
 
 
 @codec_for(spaces.Sequence)
-class _SequenceCodec(Codec):
+class _SequenceCodec(Codec[spaces.Sequence]):
     def describe(self, space: spaces.Sequence) -> dict:
         return {"feature_space": describe(space.feature_space), "stack": bool(space.stack)}
 
@@ -129,11 +131,12 @@ class _SequenceCodec(Codec):
 def _decode_stacked(space: Space, data: list, path: tuple) -> Any:
     items = [decode_at(space, item, path + (i,)) for i, item in enumerate(data)]
     empty = create_empty_array(space, len(items))
-    return concatenate(space, items, empty) if items else empty
+    # `empty` is None for a custom space, whose concatenate takes None: gymnasium annotates only the others.
+    return concatenate(space, items, empty) if items else empty  # type: ignore[arg-type]
 
 
 @codec_for(spaces.Graph)
-class _GraphCodec(Codec):
+class _GraphCodec(Codec[spaces.Graph]):
     """JSON keys as gymnasium's Graph.to_jsonable, without its one-element batch wrapper around nodes and edges."""
 
     def describe(self, space: spaces.Graph) -> dict:
@@ -146,7 +149,8 @@ class _GraphCodec(Codec):
         if space.edge_space is not None:
             pair = {"type": "integer", "minimum": 0}
             properties["edges"] = {"type": "array", "items": schema_of(space.edge_space)}
-            properties["edge_links"] = {"type": "array", "items": {"type": "array", "items": pair, "minItems": 2, "maxItems": 2}}
+            link = {"type": "array", "items": pair, "minItems": 2, "maxItems": 2}
+            properties["edge_links"] = {"type": "array", "items": link}
             schema["dependentRequired"] = {"edges": ["edge_links"], "edge_links": ["edges"]}
         return schema
 
@@ -176,7 +180,7 @@ class _GraphCodec(Codec):
             missing = next(name for name in allowed if name not in data)
             raise Refusal(path, self.phrase(space), data, f"no key {json.dumps(missing)}")
         nodes = _decode_list(space.node_space, data["nodes"], path + ("nodes",))
-        if "edges" not in data:
+        if "edges" not in data or space.edge_space is None:  # no edge space: "edges" was refused above
             return GraphInstance(nodes, None, None)
         edges = _decode_list(space.edge_space, data["edges"], path + ("edges",))
         links = Grid.of((len(edges), 2), np.int32, 0, len(nodes) - 1)

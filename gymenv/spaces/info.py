@@ -32,7 +32,7 @@ def safe_str(obj: Any, how: Callable[[Any], str]) -> str:
     """`how(obj)` (str or repr), or the type's name if the object's own method raises."""
     try:
         return how(obj)
-    except Exception:  # a broken __str__/__repr__ must not break the step that carries it
+    except Exception:  # noqa: BLE001 - a broken __str__/__repr__ must not break the step that carries it
         return f"<{type(obj).__name__}>"
 
 

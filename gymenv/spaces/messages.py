@@ -87,7 +87,7 @@ def _render(value: Any, budget: int) -> str:
 def _render_container(value: list | tuple | dict, budget: int) -> str:
     is_dict = isinstance(value, dict)
     text, close = ("{", "}") if is_dict else ("[", "]")
-    for i, item in enumerate(value.items() if is_dict else value):
+    for i, item in enumerate(value.items() if isinstance(value, dict) else value):
         if len(text) >= budget:
             return text + "…" + close
         # Each child gets only what is left, so depth and work stay bounded by the budget.

@@ -4,40 +4,39 @@ from typing import Any
 
 import numpy as np
 from gymnasium import spaces
-from gymnasium.spaces import Space
 
-from gymenv.spaces.codec import Codec, codec_for
+from gymenv.spaces.codec import Codec, SpaceT, codec_for
 from gymenv.spaces.grid import Grid, grid_decode, grid_phrase, grid_schema
 from gymenv.spaces.info import encode_array, to_json
 from gymenv.spaces.messages import Refusal, json_kind
 
 
-class _GridCodec(Codec):
-    def grid(self, space: Any) -> Grid:
+class _GridCodec(Codec[SpaceT]):
+    def grid(self, space: SpaceT) -> Grid:
         raise NotImplementedError
 
-    def schema(self, space: Space) -> dict:
+    def schema(self, space: SpaceT) -> dict:
         return grid_schema(self.grid(space))
 
-    def phrase(self, space: Space) -> str:
+    def phrase(self, space: SpaceT) -> str:
         return grid_phrase(self.grid(space))
 
-    def encode(self, space: Space, value: Any) -> Any:
+    def encode(self, space: SpaceT, value: Any) -> Any:
         return encode_array(value)
 
-    def decode(self, space: Space, data: Any, path: tuple) -> Any:
+    def decode(self, space: SpaceT, data: Any, path: tuple) -> Any:
         return grid_decode(self.grid(space), data, path)
 
 
 @codec_for(spaces.Discrete)
-class _DiscreteCodec(_GridCodec):
+class _DiscreteCodec(_GridCodec[spaces.Discrete]):
     def grid(self, space: spaces.Discrete) -> Grid:
         return Grid.of((), space.dtype, space.start, space.start + space.n - 1)
 
     def describe(self, space: spaces.Discrete) -> dict:
         return {"n": int(space.n), "start": int(space.start)}
 
-    def encode(self, space: Space, value: Any) -> Any:
+    def encode(self, space: spaces.Discrete, value: Any) -> Any:
         return int(value)
 
     def decode(self, space: spaces.Discrete, data: Any, path: tuple) -> Any:
@@ -50,7 +49,7 @@ class _DiscreteCodec(_GridCodec):
 
 
 @codec_for(spaces.Box)
-class _BoxCodec(_GridCodec):
+class _BoxCodec(_GridCodec[spaces.Box]):
     def grid(self, space: spaces.Box) -> Grid:
         return Grid.of(space.shape, space.dtype, space.low, space.high)
 
@@ -71,7 +70,7 @@ def _bound_list(bound: np.ndarray, bounded: np.ndarray) -> Any:
 
 
 @codec_for(spaces.MultiDiscrete)
-class _MultiDiscreteCodec(_GridCodec):
+class _MultiDiscreteCodec(_GridCodec[spaces.MultiDiscrete]):
     def grid(self, space: spaces.MultiDiscrete) -> Grid:
         return Grid.of(space.shape, space.dtype, space.start, space.start + space.nvec - 1)
 
@@ -80,7 +79,7 @@ class _MultiDiscreteCodec(_GridCodec):
 
 
 @codec_for(spaces.MultiBinary)
-class _MultiBinaryCodec(_GridCodec):
+class _MultiBinaryCodec(_GridCodec[spaces.MultiBinary]):
     def grid(self, space: spaces.MultiBinary) -> Grid:
         return Grid.of(space.shape, space.dtype, 0, 1)
 

@@ -4,7 +4,6 @@ import json
 from typing import Any
 
 from gymnasium import spaces
-from gymnasium.spaces import Space
 
 from gymenv.spaces.codec import Codec, codec_for
 from gymenv.spaces.messages import Refusal, clip, json_kind
@@ -13,7 +12,7 @@ _CHARSET_PREVIEW = 40
 
 
 @codec_for(spaces.Text)
-class _TextCodec(Codec):
+class _TextCodec(Codec[spaces.Text]):
     def describe(self, space: spaces.Text) -> dict:
         return {"min_length": space.min_length, "max_length": space.max_length, "charset": space.characters}
 
@@ -27,7 +26,7 @@ class _TextCodec(Codec):
         charset = json.dumps(clip(space.characters, _CHARSET_PREVIEW), ensure_ascii=False)
         return f"a string of {space.min_length} to {space.max_length} characters from {charset}"
 
-    def encode(self, space: Space, value: Any) -> Any:
+    def encode(self, space: spaces.Text, value: Any) -> Any:
         return str(value)
 
     def decode(self, space: spaces.Text, data: Any, path: tuple) -> Any:
@@ -45,7 +44,8 @@ class _TextCodec(Codec):
 
 def _char_class(chars: str) -> str:
     """A regex character class body, valid both in Python's re and in ECMA-262 (JSON Schema's dialect)."""
-    points, runs = sorted(set(map(ord, chars))), []
+    points = sorted(set(map(ord, chars)))
+    runs: list[list[int]] = []
     for point in points:
         if runs and point == runs[-1][1] + 1:
             runs[-1][1] = point

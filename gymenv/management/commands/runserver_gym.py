@@ -10,7 +10,7 @@ UNSET = None
 
 class Command(BaseCommand):
     help = "Serve Gymnasium environments over REST and MCP (at /mcp) on one port, with a ledger of every step."
-    requires_system_checks = []  # checked in handle(), once the configuration is known to be sound
+    requires_system_checks: list[str] = []  # checked in handle(), once the configuration is known to be sound
 
     def add_arguments(self, parser):
         parser.add_argument("--env", required=True, metavar="ID",
