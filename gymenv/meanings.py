@@ -32,7 +32,8 @@ ACTION_TABLES: dict[str, list[str]] = {
 
 def action_meanings(env: gym.Env) -> list[str] | None:
     """One phrase per Discrete action, in action order; None when the env's actions have no known names."""
-    space, inner = env.action_space, env.unwrapped
+    space = env.action_space
+    inner: Any = env.unwrapped  # ALE and MiniGrid envs have more than gym.Env declares
     if not isinstance(space, spaces.Discrete):
         return None
     if callable(getattr(inner, "get_action_meanings", None)):  # ALE

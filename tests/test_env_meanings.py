@@ -34,7 +34,7 @@ def ends_a_sentence(text: str) -> bool:
 @pytest.mark.parametrize("env_id", TABLES)
 def test_classic_and_toy_text_envs_name_each_action_in_action_order(env_id):
     names = info_of(env_id)["action_meanings"]
-    assert len(names) == len(TABLES[env_id]) and all(w in n for w, n in zip(TABLES[env_id], names)), names
+    assert len(names) == len(TABLES[env_id]) and all(w in n for w, n in zip(TABLES[env_id], names, strict=True)), names
 
 
 def test_envs_whose_actions_have_no_names_carry_none():
