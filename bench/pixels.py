@@ -104,8 +104,9 @@ def main() -> None:
     try:
         wait_for(port, proc)
         rest(port, 20, "png", True)  # warm-up
-        for label, fmt, gz in [("REST json, no gzip (today's answer)", "json", False), ("REST json, gzip", "json", True),
-                               ("REST png", "png", False), ("REST npy, gzip", "npy", True), ("REST none", "none", False)]:
+        for label, fmt, gz in [("REST json, no gzip (today's answer)", "json", False),
+                               ("REST json, gzip", "json", True), ("REST png", "png", False),
+                               ("REST npy, gzip", "npy", True), ("REST none", "none", False)]:
             latencies, size = rest(port, args.steps, fmt, gz)
             rows.append((label, *summary(latencies), size))
             print(f"  measured {label}", flush=True)

@@ -36,7 +36,9 @@ def excerpt(text: str, limit: int) -> str:
         return text
     ends = [m.end() for m in _SENTENCE_END.finditer(text) if not _opens_numbered_item(text, m.end())]
     ends += [m.start() for m in _BLOCK_START.finditer(text)]
-    return text[:max((end for end in ends if end <= limit), default=0)].rstrip()
+    # Not after a line that opens a list ("Truncation (when ...):"): its items are what the cut left out.
+    return text[:max((end for end in ends if end <= limit and not text[:end].rstrip().endswith(":")),
+                     default=0)].rstrip()
 
 
 def _opens_numbered_item(text: str, end: int) -> bool:

@@ -112,6 +112,11 @@ class EnvInfo(BaseModel):
     action_space: dict[str, Any]
     observation_space: dict[str, Any]
     action_schema: dict[str, Any] = Field(description="A JSON Schema that exactly the valid actions satisfy.")
+    action_meanings: list[str] | None = Field(
+        None, description="What each Discrete action does, in action order; null when the env does not say.")
+    observation_meaning: str | None = Field(
+        None, description="How to read this instance's observation (e.g. FrozenLake's map); null when the docs "
+                           "suffice.")
     max_episode_steps: int | None
     reward_threshold: float | None
     render_mode: str | None

@@ -147,7 +147,7 @@ def test_info_describes_the_spaces_in_strict_json(serve):
     info = srv.get("/info").body["env_info"]
     assert info["id"] == "CartPole-v1" and info["instance_id"] == "default"
     assert info["action_space"] == {"type": "Discrete", "n": 2, "start": 0, "repr": "Discrete(2)"}
-    assert info["observation_space"]["low"][1] is None
+    assert info["observation_space"]["low"][1] == "-inf"
     assert info["action_schema"]["type"] == "integer"
     assert info["max_episode_steps"] == 500 and info["reward_threshold"] == 475.0
     assert info["render_modes"] == ["human", "rgb_array"] and info["render_mode"] == "rgb_array"

@@ -46,7 +46,11 @@ def test_an_excerpt_keeps_whole_list_items_and_table_rows():
 
 
 def test_an_excerpt_never_ends_on_the_number_opening_a_list_item():
-    assert excerpt("It ends if:\n\n1. the pole falls over", 20) == "It ends if:"
+    assert excerpt("Balance it.\n\n1. the pole falls over", 16) == "Balance it."
+
+
+def test_an_excerpt_never_ends_on_a_line_that_opens_the_list_it_cut():
+    assert excerpt("Balance it. It ends if:\n\n1. the pole falls over", 30) == "Balance it."
 
 
 def test_an_excerpt_is_empty_when_not_even_one_sentence_fits():

@@ -62,7 +62,7 @@ def test_a_step_after_the_ledgers_backend_was_killed_succeeds_and_is_recorded():
     terminate(killed)
     step(rm, 1)
     assert list(Step.objects.order_by("step_num").values_list("step_num", flat=True)) == [1, 2]
-    assert Run.objects.get().state == "running" and rm.status()["current_step"] == 2
+    assert Run.objects.get().state == "running" and rm.status().current_step == 2
     assert ledger_call(backend_pid) != killed
 
 

@@ -101,12 +101,12 @@ def test_every_schema_is_a_valid_2020_12_schema_with_a_description(name):
     assert isinstance(schema["description"], str) and schema["description"]
 
 
-def test_a_box_is_described_with_null_for_unbounded_sides():
+def test_a_box_is_described_with_inf_strings_for_unbounded_sides():
     described = describe(EXAMPLES["box"])
     assert described["shape"] == [3] and described["dtype"] == "float32"
-    assert described["low"] == [None, 0.0, -1.0]
-    assert described["high"] == [None, None, 1.0]
-    assert describe(S.Box(-INF, 5, (1,), np.int64))["low"] == [None]
+    assert described["low"] == ["-inf", 0.0, -1.0]
+    assert described["high"] == ["inf", "inf", 1.0]
+    assert describe(S.Box(-INF, 5, (1,), np.int64))["low"] == "-inf"  # the stored dtype minimum is no bound
 
 
 def test_composite_descriptions_nest_the_sub_spaces():
@@ -356,6 +356,42 @@ def test_decode_accepts_exactly_what_the_schema_accepts(space, seed, data):
         assert not schema_accepts(space, wire), str(refused)
     else:
         assert schema_accepts(space, wire) and space.contains(value)
+
+
+def expanded_bound(summary, shape, bounded, unbounded: str):
+    """A described Box side back as a full array, +-inf where the description says "-inf"/"inf"."""
+    full = np.broadcast_to(np.array(summary, dtype=object), shape)
+    assert all(value == unbounded for value in full[~bounded].ravel())
+    return np.where(bounded, full, INF if unbounded == "inf" else -INF).astype(np.float64)
+
+
+@PROPERTY
+@given(box=boxes())
+def test_a_box_description_is_a_scalar_exactly_when_a_side_is_uniform_and_expands_to_its_bounds(box):
+    described = strict_json(describe(box))
+    for side, bound, bounded, unbounded in [("low", box.low, box.bounded_below, "-inf"),
+                                            ("high", box.high, box.bounded_above, "inf")]:
+        summary = described[side]
+        expected = np.where(bounded, bound, INF if unbounded == "inf" else -INF).astype(np.float64)
+        assert np.array_equal(expanded_bound(summary, box.shape, bounded, unbounded), expected)
+        uniform = box.low.size > 0 and len(set(expected.ravel().tolist())) == 1
+        assert (not isinstance(summary, list)) == (uniform or box.shape == ()), (side, summary)
+
+
+@PROPERTY
+@given(space=any_space)
+def test_no_description_of_any_nested_space_has_a_null_bound(space):
+    def bounds(described):
+        for key, value in described.items():
+            if key in ("low", "high"):
+                yield value
+            elif isinstance(value, dict):
+                yield from bounds(value)
+            elif key == "spaces" and isinstance(value, list):
+                for sub in value:
+                    yield from bounds(sub)
+
+    assert "null" not in json.dumps(list(bounds(strict_json(describe(space)))))
 
 
 # --- info dicts ------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import gymnasium as gym
 import numpy as np
 
-from gymenv import catalogue, spaces
+from gymenv import catalogue, meanings, spaces
 from gymenv.engine.describe import describe_env
 from gymenv.engine.owner import OwnerThread
 from gymenv.engine.recorder import EpisodeRecorder, RecorderFactory, RecorderSpec, RunPolicy
@@ -54,7 +54,7 @@ class Instance:
         self._recorder_factory = recorder_factory if policy is not None else None
         self.run: EpisodeRecorder | None = None
         self.env: gym.Env | None = None
-        self.action_space: gym.Space | None = None
+        self.described: dict | None = None  # describe_env of the live env, from op_open
         self.observation_space: gym.Space | None = None
         self.needs_reset = True
         self.episode_over = False
@@ -159,11 +159,12 @@ class Instance:
         # Only pass render_mode when there is one: some envs' constructors do not take it at all.
         mode: dict[str, Any] = {"render_mode": self.render_mode} if self.render_mode else {}
         self.env = gym.make(self.env_id, **mode, **self.env_kwargs)
-        self.action_space = self.env.action_space
         self.observation_space = self.env.observation_space
         self.obs_format = (default_format(self.observation_space) if self.requested_obs_format is None
                            else check_format(self.observation_space, self.requested_obs_format))
-        catalogue.env_description(self.env_id)  # warm the docs cache here, off the event loop
+        # Here, off the event loop and once per make (it warms the docs cache too): env_info reads it
+        # while the env steps, or after close.
+        self.described = describe_env(self.env_id, self.env)
         if self._recorder_factory is not None and self.run is None:
             assert self.policy is not None
             spec = self.env.spec
@@ -252,7 +253,7 @@ class Instance:
         if isinstance(frame, np.ndarray):
             return RenderOut(mode=self.render_mode, type="image_base64", format="png",
                              render=base64.b64encode(png_bytes(frame)).decode("ascii"), shape=list(frame.shape))
-        text = frame.getvalue() if isinstance(frame, io.StringIO) else str(frame)
+        text = meanings.plain_text(frame.getvalue() if isinstance(frame, io.StringIO) else str(frame))
         return RenderOut(mode=self.render_mode, type="text", format=None, render=text, shape=None)
 
     def op_close(self) -> CloseOut:
@@ -297,9 +298,8 @@ class Instance:
     # -- read-only views (safe from any thread: they read what the owner thread set) -----------
 
     def env_info(self) -> EnvInfo:
-        assert self.action_space is not None and self.observation_space is not None  # set by op_open
-        return EnvInfo(id=self.env_id, instance_id=self.instance_id, render_mode=self.render_mode,
-                       **describe_env(self.env_id, self.action_space, self.observation_space))
+        assert self.described is not None  # set by op_open
+        return EnvInfo(id=self.env_id, instance_id=self.instance_id, render_mode=self.render_mode, **self.described)
 
     def summary(self) -> InstanceSummary:
         return InstanceSummary(

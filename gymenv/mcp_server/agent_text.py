@@ -4,8 +4,11 @@ import json
 
 from gymenv.envdocs import excerpt, section
 
-SUMMARY_CHARS = 400  # one env's "what is it" line
-DOC_BUDGET_CHARS = 2800  # per section of a tool description, shared by the envs; full docs: get_env_info
+# Excerpt budgets, shared by the allowed envs so that tools/list grows by a few hundred bytes per env
+# however many there are: past a handful of envs each one is its id, spaces and a pointer to get_env_info.
+SUMMARY_CHARS = 400  # at most, one env's "what is it" line
+SUMMARY_BUDGET_CHARS = 2400  # all the envs' summary lines
+DOC_BUDGET_CHARS = 2800  # per section of a tool description; full docs: get_env_info
 SEE_ENV_INFO = "see get_env_info for the env's docs."  # when no whole sentence of the docs fits
 
 
@@ -16,7 +19,8 @@ class EnvDocs:
         self.entries = entries
         self.default = default
         self.runs = runs
-        self.budget = max(200, DOC_BUDGET_CHARS // len(entries))  # per env: many envs, shorter excerpts
+        self.budget = DOC_BUDGET_CHARS // len(entries)  # per env: many envs, shorter excerpts
+        self.summary_chars = min(SUMMARY_CHARS, SUMMARY_BUDGET_CHARS // len(entries))
 
     def action_schema(self) -> dict:
         schemas = list({json.dumps(e["action_schema"], sort_keys=True): e["action_schema"]
@@ -26,7 +30,7 @@ class EnvDocs:
     def summary(self, env_id: str) -> str:
         entry = self.entries[env_id]
         text = section(entry["description"], "description") or entry["description"]
-        return f"{env_id}: {excerpt(text, SUMMARY_CHARS) or SEE_ENV_INFO}"
+        return f"{env_id}: {excerpt(text, self.summary_chars) or SEE_ENV_INFO}"
 
     def summaries(self) -> str:
         return "\n".join(f"- {self.summary(env_id)}" for env_id in self.entries)

@@ -1,5 +1,6 @@
 """What every space's codec does, the fallback codec, and the lookup of a space's codec by its type."""
 
+import re
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -59,7 +60,16 @@ def codec_of(space: Space) -> Codec[Any]:
 
 def describe(space: Space) -> dict:
     """The space as strict JSON: its type, its parameters (sub-spaces nested) and its repr."""
-    return {"type": type(space).__name__, **codec_of(space).describe(space), "repr": str(space)}
+    return {"type": type(space).__name__, **codec_of(space).describe(space), "repr": _stable(str(space))}
+
+
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+>")
+
+
+def _stable(text: str) -> str:
+    """A repr without memory addresses (MiniGrid's MissionSpace shows its mission function): the same
+    in every process, and nothing about the server's memory layout."""
+    return _ADDRESS.sub(">", text)
 
 
 def encode(space: Space, value: Any) -> Any:

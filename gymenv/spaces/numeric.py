@@ -57,15 +57,21 @@ class _BoxCodec(_GridCodec[spaces.Box]):
         return {
             "shape": list(space.shape),
             "dtype": str(space.dtype),
-            "low": _bound_list(space.low, space.bounded_below),
-            "high": _bound_list(space.high, space.bounded_above),
+            "low": _bound_summary(space.low, space.bounded_below, "-inf"),
+            "high": _bound_summary(space.high, space.bounded_above, "inf"),
         }
 
 
-def _bound_list(bound: np.ndarray, bounded: np.ndarray) -> Any:
+def _bound_summary(bound: np.ndarray, bounded: np.ndarray, unbounded: str) -> Any:
+    """One side of a Box's bounds as strict JSON: a scalar when it is the same everywhere (an image's
+    0 or 255, not 100,800 copies of it), else nested lists; `unbounded` ("-inf"/"inf") where it has none."""
     # bounded_* rather than isfinite: an integer Box built with -inf stores the dtype minimum.
+    if bound.size and not bounded.any():
+        return unbounded
+    if bound.size and bounded.all() and (bound == bound.flat[0]).all():
+        return bound.flat[0].item()
     out = bound.astype(object)
-    out[~bounded] = None
+    out[~bounded] = unbounded
     return out.tolist()
 
 
