@@ -21,7 +21,7 @@ from gymenv import catalogue, spaces
 from gymenv.engine.describe import describe_env, png_bytes
 from gymenv.engine.owner import OwnerThread
 from gymenv.engine.recorder import EpisodeRecorder, RecorderFactory, RecorderSpec, RunPolicy
-from gymenv.schemas import CloseOut, EnvInfo, RenderOut, ResetOut, SampleOut, StepOut
+from gymenv.schemas import MAX_SEED, CloseOut, EnvInfo, RenderOut, ResetOut, SampleOut, StepOut
 from gymenv.schemas import Instance as InstanceSummary
 from gymsite.errors import (
     EnvFailed,
@@ -33,7 +33,6 @@ from gymsite.errors import (
 )
 
 T = TypeVar("T")
-MAX_SEED = 2**128  # numpy's SeedSequence takes any non-negative int; bound the work a client can ask for
 
 
 class Instance:
