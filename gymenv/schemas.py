@@ -51,10 +51,16 @@ class ErrorOut(BaseModel):
 DOOR_ERRORS = {400: ErrorOut, 401: ErrorOut, 413: ErrorOut}
 
 
+# numpy's SeedSequence takes any non-negative int; the bound caps the work a client can ask for.
+MAX_SEED = 2**128
+# The seeds the engine takes (gymenv.engine.instance.check_seed), for REST's ResetIn and MCP's reset_env.
+SEED_SCHEMA = {"anyOf": [{"type": "integer", "minimum": 0, "maximum": MAX_SEED - 1}, {"type": "null"}]}
+
+
 class ResetIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     # Any JSON here: the engine checks seeds and words the 422 itself, as it does for MCP's reset_env.
-    seed: Annotated[Any, WithJsonSchema({"anyOf": [{"type": "integer", "minimum": 0}, {"type": "null"}]})] = Field(
+    seed: Annotated[Any, WithJsonSchema(SEED_SCHEMA)] = Field(
         None, description="Seed for the env's random generator; the same seed replays the same episode.")
     options: dict[str, Any] | None = Field(None, description="Env-specific reset options.")
     obs_format: ObsFormat | None = Field(None, description=OBS_FORMAT)

@@ -159,7 +159,7 @@ def is_browser_path(path: str) -> bool:
 def create_app(*, engine: Engine, config: ServerConfig, allowed_hosts: list[str]):
     """The ASGI app serving `engine`: a Starlette router, `/mcp` exactly (a Mount would make only
     `/mcp/` work), everything else to Django's browser or API handler."""
-    from starlette.routing import Mount, Route, Router
+    from starlette.routing import Route, Router
 
     from gymenv.mcp_server import create_mcp_app
 
@@ -185,7 +185,9 @@ def create_app(*, engine: Engine, config: ServerConfig, allowed_hosts: list[str]
                 # Closing envs can block (GL contexts, subprocess envs): not on the event loop.
                 await asyncio.to_thread(engine.shutdown)
 
-    return Router(routes=[Route("/mcp", mcp_app), Mount("", app=to_django)], lifespan=lifespan)
+    # Django as the default, not a Mount(""): a Mount's pattern stops at a newline, so a path with
+    # %0A in it got Starlette's plain-text 404 instead of the API's JSON one.
+    return Router(routes=[Route("/mcp", mcp_app)], default=to_django, lifespan=lifespan)
 
 
 def declared_length(scope) -> int:

@@ -43,3 +43,9 @@ def test_an_unhandled_exception_in_a_page_is_a_json_500(serve, monkeypatch):
 
     monkeypatch.setattr(srv.engine, "instances", broken)
     assert_error(srv.get("/"), 500, "internal_error")
+
+
+@pytest.mark.parametrize("path", ["/envs/%0A/step", "/envs/a%0Ab/step"])
+def test_an_instance_id_with_a_newline_is_a_json_404(serve, path):
+    srv = serve(env_id="CartPole-v1")
+    assert_error(srv.post(path, {"action": 0}), 404, "not_found")

@@ -22,7 +22,7 @@ from gymenv.engine.describe import describe_env
 from gymenv.engine.owner import OwnerThread
 from gymenv.engine.recorder import EpisodeRecorder, RecorderFactory, RecorderSpec, RunPolicy
 from gymenv.observations import Observation, check_format, default_format, png_bytes
-from gymenv.schemas import CloseOut, EnvInfo, RenderOut, ResetOut, SampleOut, StepOut
+from gymenv.schemas import MAX_SEED, CloseOut, EnvInfo, RenderOut, ResetOut, SampleOut, StepOut
 from gymenv.schemas import Instance as InstanceSummary
 from gymsite.errors import (
     EnvFailed,
@@ -34,7 +34,6 @@ from gymsite.errors import (
 )
 
 T = TypeVar("T")
-MAX_SEED = 2**128  # numpy's SeedSequence takes any non-negative int; bound the work a client can ask for
 
 
 class Instance:

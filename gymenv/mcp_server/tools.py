@@ -15,6 +15,7 @@ from gymenv.mcp_server.arguments import InstanceId, forbidding_unknown, refusal
 from gymenv.mcp_server.results import failure, observed, success
 from gymenv.schemas import (
     OBS_FORMAT,
+    SEED_SCHEMA,
     CloseOut,
     DeletedOut,
     EnvInfoOut,
@@ -94,7 +95,7 @@ def env_tools(engine, docs: EnvDocs) -> list[Tool]:
     Action = Annotated[Any, WithJsonSchema(docs.action_schema()), Field(
         description="An action for the instance's env, as JSON: an integer, a number, an array or an object "
                     "as its action space needs (get_env_info gives the exact action_schema).")]
-    Seed = Annotated[Any, WithJsonSchema({"anyOf": [{"type": "integer", "minimum": 0}, {"type": "null"}]}), Field(
+    Seed = Annotated[Any, WithJsonSchema(SEED_SCHEMA), Field(
         description="Seed for the env's random generator: the same seed replays the same episode.")]
     Options = Annotated[dict[str, Any] | None, Field(description="Env-specific reset options (rarely needed).")]
     Mode = Annotated[str | None, Field(description="Render mode; only the instance's own (see get_env_info).")]
