@@ -163,18 +163,27 @@ def ensure_database() -> None:
     connection.close()  # this thread serves no requests: hold no connection for it
 
 
+# Ids that exist only once a module registers them (gymnasium.register_envs), and the extra installing it.
+REGISTERING_MODULES = {"ALE/": ("ale_py", "atari"), "MiniGrid-": ("minigrid", "minigrid"),
+                       "BabyAI-": ("minigrid", "minigrid")}
+
+
 def resolve(config: ServerConfig) -> ServerConfig:
     """Import the operator's modules and check that every env id is registered, before anything is
     made; ids come back in gymnasium's form (a `module:EnvId` id has imported its module)."""
+    import importlib.util
+
     import gymnasium as gym
 
     from gymenv.catalogue import operator_env_id
 
+    extras = dict(REGISTERING_MODULES.values())
     for module in config.imports:
         try:
             __import__(module)
         except ImportError as exc:
-            raise ConfigError(f"--import {module}: {one_line(exc)}") from None
+            fix = f' (pip install -e ".[{extras[module]}]")' if module in extras else ""
+            raise ConfigError(f"--import {module}: {one_line(exc)}{fix}") from None
     resolved = []
     for flag, given in [("--env", config.env_id), *(("--allow-env", a) for a in config.allow_env)]:
         try:
@@ -183,7 +192,12 @@ def resolve(config: ServerConfig) -> ServerConfig:
         except ImportError as exc:
             raise ConfigError(f"{flag} {given}: cannot import {exc.name or exc}") from None
         except gym.error.Error as exc:
-            raise ConfigError(f"{flag} {given}: unknown env id ({one_line(exc)})") from None
+            hint = next((m for prefix, m in REGISTERING_MODULES.items() if given.startswith(prefix)), None)
+            if hint is None or hint[0] in config.imports:
+                raise ConfigError(f"{flag} {given}: unknown env id ({one_line(exc)})") from None
+            module, extra = hint
+            install = "" if importlib.util.find_spec(module) else f' after pip install -e ".[{extra}]"'
+            raise ConfigError(f"{flag} {given}: {given} is not registered: pass --import {module}{install}") from None
         resolved.append(env_id)
     return dataclasses.replace(config, env_id=resolved[0], allow_env=tuple(resolved[1:]))
 
@@ -231,16 +245,45 @@ def build_engine(config: ServerConfig) -> Engine:
     return engine
 
 
+# What the optional families' errors name (a module, or gymnasium's own extra), and the extra of ours
+# that installs it.
+FAMILY_EXTRAS = {"box2d": "box2d", "mujoco": "mujoco", "ale_py": "atari", "ale-py": "atari", "minigrid": "minigrid"}
+# MUJOCO_GL's headless backends: the library each loads and the Debian package shipping it. PyOpenGL
+# fails on a missing one with "'NoneType' object has no attribute 'glGetError'", which names neither.
+GL_LIBRARIES = {"osmesa": ("OSMesa", "libosmesa6"), "egl": ("EGL", "libegl1")}
+
+
 @contextlib.contextmanager
 def cannot_make(flag: str, env_id: str) -> Iterator[None]:
-    """gymnasium's errors on making an env (a missing dependency, bad kwargs) as one ConfigError line."""
+    """gymnasium's errors on making an env (a missing dependency, bad kwargs) as one ConfigError line,
+    with the README's fix when it is a missing optional family or GL library."""
+    import ctypes.util
+
+    from gymnasium.error import DependencyNotInstalled
+
     try:
         yield
-    except ImportError as exc:
-        raise ConfigError(f"{flag} {env_id}: cannot make it: missing {exc.name or one_line(exc)}; install it "
-                          "(see README: optional env families)") from None
     except Exception as exc:  # noqa: BLE001 - whatever the env's constructor raises ends start-up in one line
-        raise ConfigError(f"{flag} {env_id}: cannot make it: {one_line(exc)}") from None
+        said = f"{flag} {env_id}: cannot make it"
+        family = None
+        if isinstance(exc, ImportError | DependencyNotInstalled):
+            missing = (exc.name if isinstance(exc, ImportError) else None) or one_line(exc)
+            family = next((name for name in FAMILY_EXTRAS if name in missing.lower()), None)
+        backend = os.environ.get("MUJOCO_GL", "").strip().lower()
+        # Only MuJoCo's failures can be the GL library's: a missing Box2D is a missing Box2D whatever MUJOCO_GL says.
+        if (family in (None, "mujoco") and backend in GL_LIBRARIES
+                and ctypes.util.find_library(GL_LIBRARIES[backend][0]) is None):
+            library, package = GL_LIBRARIES[backend]
+            raise ConfigError(f"{said}: MUJOCO_GL={backend} needs the {library} library, which is not installed: "
+                              f"apt-get install {package} (see README: optional env families); the error was: "
+                              f"{one_line(exc)}") from None
+        if family:
+            raise ConfigError(f'{said}: {family} is not installed: pip install -e ".[{FAMILY_EXTRAS[family]}]" '
+                              "(see README: optional env families)") from None
+        if isinstance(exc, ImportError):
+            raise ConfigError(f"{said}: missing {exc.name or one_line(exc)}; install it "
+                              "(see README: optional env families)") from None
+        raise ConfigError(f"{said}: {one_line(exc)}") from None
 
 
 def allowed_hosts(config: ServerConfig) -> list[str]:
