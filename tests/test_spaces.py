@@ -336,7 +336,10 @@ PROPERTY = settings(max_examples=120, deadline=None, database=None, suppress_hea
 
 # gymnasium's own stacked Sequence and Graph contains() hand 0-d items to Box.contains as numpy
 # scalars, which it warns about: not this test's doing.
-@pytest.mark.filterwarnings("ignore:.*Casting input x to numpy array:UserWarning:gymnasium.spaces.box")
+GYMNASIUM_CASTS = pytest.mark.filterwarnings("ignore:.*Casting input x to numpy array:UserWarning:gymnasium.spaces.box")
+
+
+@GYMNASIUM_CASTS
 @PROPERTY
 @given(space=st.one_of(any_space, graphs, st.builds(S.Sequence, graphs, stack=st.booleans())),
        seed=st.integers(0, 2**32 - 1))
@@ -346,6 +349,7 @@ def test_any_sample_round_trips_through_strict_json_and_fits_the_schema(space, s
     strict_json(describe(space))
 
 
+@GYMNASIUM_CASTS
 @PROPERTY
 @given(space=any_space, seed=st.integers(0, 2**32 - 1), data=st.data())
 def test_decode_accepts_exactly_what_the_schema_accepts(space, seed, data):
