@@ -95,7 +95,8 @@ class StepOut(WithRunProgress):
 
 class RenderIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    mode: str | None = Field(None, description="Render mode; must be the instance's own (see env_info.render_mode).")
+    mode: str | None = Field(None, min_length=1, max_length=40,
+                             description="Render mode; must be the instance's own (see env_info.render_mode).")
 
 
 class RenderOut(BaseModel):
@@ -142,10 +143,12 @@ class SampleOut(BaseModel):
 
 class InstanceIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    env_id: str | None = Field(None, description="An env id the server allows; the default instance's env when absent.")
+    env_id: str | None = Field(None, min_length=1, max_length=200,
+                               description="An env id the server allows; the default instance's env when absent.")
     env_kwargs: dict[str, Any] | None = Field(
         None, description="Keyword arguments for gymnasium.make (only if the operator allows it).")
-    render_mode: str | None = Field(None, description="rgb_array or ansi; the env's best mode when absent.")
+    render_mode: str | None = Field(None, min_length=1, max_length=40,
+                                    description="rgb_array or ansi; the env's best mode when absent.")
     num_episodes: int | None = Field(None, ge=1, le=1_000_000)
     max_steps_per_episode: int | None = Field(None, ge=1, le=100_000_000)
     obs_format: ObsFormat | None = Field(None, description="This instance's default obs_format. " + OBS_FORMAT)
