@@ -51,8 +51,8 @@ class Client:
                     self.answered.append((progress["run_id"], progress["episode_num"], progress["step_num"],
                                           body["reward"]))
                     done = body["done"]
-        except OSError:
-            return  # the server is gone
+        except (OSError, http.client.HTTPException):
+            return  # the server is gone, maybe in the middle of an answer (IncompleteRead)
         finally:
             self.conn.close()
 
