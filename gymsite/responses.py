@@ -16,12 +16,9 @@ def answer(model: BaseModel, status: int = 200) -> HttpResponse:
     return HttpResponse(model.model_dump_json(), status=status, content_type="application/json")
 
 
-def json_response(body, status: int = 200) -> HttpResponse:
-    return HttpResponse(json_bytes(body), status=status, content_type="application/json")
-
-
 def error_response(message: str, code: str, status: int, headers: dict | None = None) -> HttpResponse:
-    response = json_response({"success": False, "error": message, "code": code}, status=status)
+    body = json_bytes({"success": False, "error": message, "code": code})
+    response = HttpResponse(body, status=status, content_type="application/json")
     for name, value in (headers or {}).items():
         response[name] = value
     return response

@@ -68,10 +68,6 @@ class EngineConfig:
         if self.recorder_factory is None:
             object.__setattr__(self, "run", None)
 
-    @property
-    def runs(self) -> bool:
-        return self.run is not None
-
 
 class Engine:
     def __init__(self, config: EngineConfig):
