@@ -17,6 +17,7 @@ from gymnasium import spaces as gym_spaces
 from gymnasium.spaces import Space
 
 from gymenv import spaces
+from gymenv.spaces.messages import clip
 from gymsite.errors import InvalidArgument
 
 ObsFormat = Literal["json", "png", "npy", "none"]
@@ -53,10 +54,10 @@ def check_format(space: Space, fmt: Any) -> str:
         raise InvalidArgument(f"obs_format must be one of {', '.join(FORMATS)}, not {str(fmt)[:40]!r}")
     if fmt == "png" and not has_part(space, is_image):
         raise InvalidArgument(f"obs_format png needs an image observation (a uint8 Box HxW, HxWx1, HxWx3 or HxWx4, "
-                              f"H and W >= {MIN_IMAGE_SIDE}); this one is {_short(space)}: use json or npy")
+                              f"H and W >= {MIN_IMAGE_SIDE}); this one is {clip(str(space), 80)}: use json or npy")
     if fmt == "npy" and not has_part(space, lambda s: isinstance(s, gym_spaces.Box)):
-        raise InvalidArgument(f"obs_format npy needs a Box observation (or Box parts); this one is {_short(space)}: "
-                              "use json")
+        raise InvalidArgument("obs_format npy needs a Box observation (or Box parts); "
+                              f"this one is {clip(str(space), 80)}: use json")
     return fmt
 
 
@@ -133,11 +134,6 @@ def _parts(space: Space, value: Any, fmt: str) -> Any:
 def _pixels(array: np.ndarray) -> np.ndarray:
     # PNG has no HxWx1 mode: such a frame is written as HxW gray (its shape field keeps the 1).
     return array[:, :, 0] if array.ndim == 3 and array.shape[2] == 1 else array
-
-
-def _short(space: Space) -> str:
-    text = str(space)
-    return text if len(text) <= 80 else text[:80] + "..."
 
 
 _UNSET: Any = object()

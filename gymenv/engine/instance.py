@@ -24,6 +24,7 @@ from gymenv.engine.recorder import EpisodeRecorder, RecorderFactory, RecorderSpe
 from gymenv.observations import Observation, check_format, default_format, png_bytes
 from gymenv.schemas import MAX_SEED, CloseOut, EnvInfo, RenderOut, ResetOut, SampleOut, StepOut
 from gymenv.schemas import Instance as InstanceSummary
+from gymenv.spaces.messages import clip
 from gymsite.errors import (
     EnvFailed,
     EnvTimeout,
@@ -193,8 +194,8 @@ class Instance:
                 # the run is untouched. A half-reset env is not to be trusted (gymnasium's own checker
                 # wrapper fails on its next step): the next reset makes it anew.
                 self.op_close()
-                raise InvalidArgument(f"{self.env_id} refused the reset options {_preview(options)}: "
-                                      f"{type(exc).__name__}: {_preview(exc)}") from exc
+                raise InvalidArgument(f"{self.env_id} refused the reset options {clip(str(options), 200)}: "
+                                      f"{type(exc).__name__}: {clip(str(exc), 200)}") from exc
             raise self._env_failed(exc) from exc
         observation, info_json = Observation(env.observation_space, obs), spaces.to_json(info)
         progress = None
@@ -347,11 +348,6 @@ def check_seed(seed: Any) -> None:
         return
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < MAX_SEED:
         raise InvalidArgument(f"seed must be null or an integer from 0 to 2**128-1, got {str(seed)[:40]!r}")
-
-
-def _preview(value: Any) -> str:
-    text = str(value)
-    return text if len(text) <= 200 else text[:200] + "..."
 
 
 def _iso(ts: float) -> str:
