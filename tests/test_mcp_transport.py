@@ -64,8 +64,8 @@ def test_server_info_reports_the_installed_package_version(serve, mode):
     assert info.name == "gymsite" and info.version == version("gymsite") != "0"  # "0": not installed
 
 
-@pytest.mark.parametrize("mode, content_type", [("auto", "application/json"), ("legacy", "text/event-stream")])
-def test_answers_are_json_or_sse_as_the_era_has_them_and_carry_no_session(serve, mode, content_type):
+@pytest.mark.parametrize("mode", MODES)
+def test_answers_are_one_json_body_in_both_eras_and_carry_no_session(serve, mode):
     seen = []
 
     async def record(response):
@@ -83,7 +83,7 @@ def test_answers_are_json_or_sse_as_the_era_has_them_and_carry_no_session(serve,
 
     srv = serve(**CARTPOLE)
     assert not anyio.run(scenario).is_error
-    assert seen and all(ct.startswith(content_type) and session is None for ct, session in seen), seen
+    assert seen and all(ct.startswith("application/json") and session is None for ct, session in seen), seen
 
 
 def test_mcp_and_rest_drive_the_same_instances(serve):

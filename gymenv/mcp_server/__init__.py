@@ -30,7 +30,9 @@ def create_mcp_app(*, engine, allowed_hosts: list[str],
                    token: str | None) -> tuple[ASGIApp, Callable[[], AbstractAsyncContextManager]]:
     """Returns (the ASGI app serving path `/mcp`, the lifespan that runs its session manager).
 
-    2026-07-28 clients get JSON answers, handshake-era clients an SSE stream (the SDK's defaults).
+    Both eras get each tool call's answer as one JSON body, not an SSE stream: the streamable HTTP
+    transport lets a server answer a POST either way, and the tools send no notifications or
+    requests mid-call that would need a stream.
     """
     server = build_server(engine, **bearer_auth(token))
     return http_app(server, allowed_hosts), server.session_manager.run
@@ -41,6 +43,7 @@ def http_app(server: MCPServer, allowed_hosts: list[str]) -> Starlette:
     return server.streamable_http_app(
         streamable_http_path=PATH,
         stateless_http=True,  # SPEC 6: nothing is kept per MCP session; legacy clients need none
+        json_response=True,
         transport_security=transport_security(allowed_hosts),
     )
 

@@ -12,6 +12,7 @@ from pydantic import Field, StrictInt, ValidationError, WithJsonSchema
 
 from gymenv.mcp_server.agent_text import EnvDocs
 from gymenv.mcp_server.arguments import InstanceId, forbidding_unknown, refusal
+from gymenv.mcp_server.output_schemas import client_schema
 from gymenv.mcp_server.results import failure, observed, success
 from gymenv.schemas import (
     OBS_FORMAT,
@@ -85,6 +86,9 @@ def make_tool(fn: Callable, *, description: str, annotations: ToolAnnotations) -
     # FuncMetadata reads its fields on each call: reassigning them is supported (func_metadata.py:115-119).
     tool.fn_metadata.arg_model = forbidding_unknown(tool.fn_metadata.arg_model)
     tool.parameters = tool.fn_metadata.arg_model.model_json_schema(by_alias=True)
+    # Published lean, in draft-07 (output_schemas.py); results are still checked against the model.
+    if tool.fn_metadata.output_schema is not None:
+        tool.fn_metadata.output_schema = client_schema(tool.fn_metadata.output_schema)
     return tool
 
 
