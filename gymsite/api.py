@@ -2,8 +2,10 @@
 
 import functools
 import json
+import re
 from inspect import iscoroutinefunction
 
+import orjson
 from django.http import Http404, HttpResponseNotAllowed
 from django.urls import URLPattern
 from ninja import NinjaAPI
@@ -18,10 +20,23 @@ from runs.api import router as runs_router
 
 
 class StrictJSONParser(Parser):
-    """JSON as RFC 8259 has it: NaN and Infinity tokens are refused, not read as floats."""
+    """JSON as RFC 8259 has it: NaN and Infinity tokens are refused, not read as floats.
+
+    orjson first (it refuses them too, in a tenth of the time). The standard library reads what orjson
+    refuses (and says what is wrong), and bodies with a run of 19 digits or more: orjson reads an integer
+    past 64 bits as a float, and seeds go to 2**128."""
 
     def parse_body(self, request):
-        return json.loads(request.body, parse_constant=_refuse_constant)
+        body = request.body
+        if not _LONG_NUMBER.search(body):
+            try:
+                return orjson.loads(body)
+            except orjson.JSONDecodeError:
+                pass
+        return json.loads(body, parse_constant=_refuse_constant)
+
+
+_LONG_NUMBER = re.compile(rb"\d{19}")
 
 
 def _refuse_constant(token: str):

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import functools
+import json
 import math
 import os
 import socket
 from datetime import datetime
 from typing import Any
 
+import orjson
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
 from gymenv.observations import Observation
 from runs import live
-from runs.models import Episode, Run, RunState, Step
+from runs.models import OBSERVATION_INLINE_BYTES, Episode, Run, RunState, Step
 
 
 def finite_json(value: Any) -> Any:
@@ -57,16 +59,14 @@ def _owner(pid: int) -> str:
 
 
 def run_set_state(*, run_id, state: str, error: str = "", ended_at: datetime | None = None) -> None:
-    Run.objects.filter(pk=run_id).update(state=state, error=error, ended_at=ended_at)
+    _update(Run, run_id, state=state, error=error, ended_at=ended_at)
 
 
 def run_set_totals(*, run_id, completed_episodes: int, successful_episodes: int, total_steps: int,
                    total_reward: float, **state) -> None:
     """The run's totals over its ended episodes (absolute values: the run manager is the only writer)."""
-    Run.objects.filter(pk=run_id).update(
-        completed_episodes=completed_episodes, successful_episodes=successful_episodes,
-        total_steps=total_steps, total_reward=total_reward, **state,
-    )
+    _update(Run, run_id, completed_episodes=completed_episodes, successful_episodes=successful_episodes,
+            total_steps=total_steps, total_reward=total_reward, **state)
 
 
 def episode_open(*, run_id, episode_num: int, seed: int | None, observation: Any, info: dict,
@@ -83,38 +83,99 @@ def episode_open(*, run_id, episode_num: int, seed: int | None, observation: Any
 def episode_close(*, episode_id: int, ended_at: datetime, total_steps: int, total_reward: float,
                   final_reward: float | None, terminated: bool, truncated: bool, done: bool, success: bool,
                   abandoned: bool) -> None:
-    Episode.objects.filter(pk=episode_id).update(
-        ended_at=ended_at, total_steps=total_steps, total_reward=total_reward, final_reward=final_reward,
-        terminated=terminated, truncated=truncated, done=done, success=success, abandoned=abandoned,
-    )
+    _update(Episode, episode_id, ended_at=ended_at, total_steps=total_steps, total_reward=total_reward,
+            final_reward=final_reward, terminated=terminated, truncated=truncated, done=done, success=success,
+            abandoned=abandoned)
+
+
+def _update(model: type[Run | Episode], pk: Any, **values: Any) -> None:
+    """`model.objects.filter(pk=pk).update(**values)` at every episode's end, without the ORM's query
+    building (most of an UPDATE's cost here): compiled once per set of columns, each value adapted
+    by its own field, as the ORM adapts it."""
+    db = connections[DEFAULT_DB_ALIAS]
+    meta = model._meta
+    params = [meta.get_field(name).get_db_prep_save(value, db) for name, value in values.items()]
+    params.append(meta.pk.get_db_prep_value(pk, db))
+    db.ensure_connection()
+    with db.wrap_database_errors:
+        db.connection.execute(_update_sql(model, tuple(values), db.vendor), params)
+
+
+@functools.cache
+def _update_sql(model: type[Run | Episode], names: tuple[str, ...], vendor: str) -> str:
+    quote, meta = connection.ops.quote_name, model._meta
+    placeholder = _placeholder(vendor)
+    columns = ", ".join(f"{quote(meta.get_field(name).column)} = {placeholder}" for name in names)
+    return f"UPDATE {quote(meta.db_table)} SET {columns} WHERE {quote(meta.pk.column)} = {placeholder}"
+
+
+def _placeholder(vendor: str) -> str:
+    """The DB-API driver's own placeholder (sqlite3's ?, psycopg's %s): the SQL goes to it unrewritten."""
+    return "?" if vendor == "sqlite" else "%s"
 
 
 def step_build(*, episode_id: int, step_num: int, action: Any, observation: Any, reward: float | None,
                terminated: bool, truncated: bool, info: dict, created_at: datetime) -> list:
     """A Step row's INSERT parameters, in _STEP_FIELDS order. The JSON and compression work happens
-    here, on the caller's thread, so the ledger writer's share of a step is the INSERT alone; values
-    go through the backend's own adapters (what the fields would call, minus their layers)."""
-    ops = connections[DEFAULT_DB_ALIAS].ops
-    packed = pack_observation(observation)
+    here, on the caller's thread, so the ledger writer's share of a step is the INSERT alone. JSON
+    goes out as the fields would write it (their text, or PostgreSQL's Jsonb), made by orjson."""
+    db = connections[DEFAULT_DB_ALIAS]
+    obs_json, obs_zlib = _observation_columns(observation)
     row = {
         "episode_id": episode_id, "step_num": step_num, "reward": reward,
         "terminated": terminated, "truncated": truncated,
-        "action": ops.adapt_json_value(finite_json(action), None),
-        "info": ops.adapt_json_value(finite_json(info) if info else {}, None),
-        "observation_json": None if packed["observation_json"] is None
-        else ops.adapt_json_value(packed["observation_json"], None),
-        "observation_zlib": packed["observation_zlib"],
-        "created_at": ops.adapt_datetimefield_value(created_at),
+        "action": _json_param(db.vendor, json_text(action)),
+        "info": _json_param(db.vendor, json_text(info) if info else "{}"),
+        "observation_json": None if obs_json is None else _json_param(db.vendor, obs_json),
+        "observation_zlib": obs_zlib,
+        "created_at": db.ops.adapt_datetimefield_value(created_at),
     }
     return [row[f.attname] for f in _STEP_FIELDS]
 
 
 def step_record(*, row: list) -> None:
-    """One INSERT (the episode's and run's totals are written when the episode ends), compiled once:
-    on the step path the ORM's per-call query building cost twice what running the INSERT does."""
+    """One INSERT (the episode's and run's totals are written when the episode ends), compiled once
+    and sent on the DB-API connection itself: on the step path the ORM's query building, and then
+    the cursor wrappers' per-call placeholder rewriting, cost more than the INSERT does. Errors are
+    still Django's (wrap_database_errors), so a lost connection is told apart as everywhere else."""
     db = connections[DEFAULT_DB_ALIAS]  # once: every read through the `connection` proxy is a thread-local lookup
-    with db.cursor() as cursor:
-        cursor.execute(_step_insert_sql(db.vendor), row)
+    db.ensure_connection()
+    with db.wrap_database_errors:
+        db.connection.execute(_step_insert_sql(db.vendor), row)
+
+
+def json_text(value: Any) -> str:
+    """`value` as JSON text, non-finite floats as null (as finite_json makes them): orjson, or the
+    standard library for what orjson refuses (integers past 64 bits, keys that are not strings)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return json.dumps(finite_json(value), allow_nan=False)
+
+
+def _observation_columns(observation: Any) -> tuple[str | None, bytes | None]:
+    """(observation_json text, observation_zlib) of a step: small plain observations inline, as
+    pack_observation keeps them, from one encoding; images, frames and large ones by pack_observation."""
+    plain = observation.json() if isinstance(observation, Observation) and not observation.image else None
+    if plain is not None and not (isinstance(plain, list) and plain and isinstance(plain[0], list)):
+        text = json_text(plain)
+        if len(text) <= OBSERVATION_INLINE_BYTES:
+            return text, None
+    packed = pack_observation(observation)
+    inline = packed["observation_json"]
+    return (None if inline is None else json_text(inline)), packed["observation_zlib"]
+
+
+def _json_param(vendor: str, text: str) -> Any:
+    if vendor == "postgresql":
+        from psycopg.types.json import Jsonb
+
+        return Jsonb(text, dumps=_as_is)
+    return text
+
+
+def _as_is(text: str) -> str:
+    return text
 
 
 _STEP_FIELDS = [f for f in Step._meta.concrete_fields if not f.primary_key]
@@ -124,7 +185,9 @@ _STEP_FIELDS = [f for f in Step._meta.concrete_fields if not f.primary_key]
 def _step_insert_sql(vendor: str) -> str:
     quote = connection.ops.quote_name
     columns = ", ".join(quote(f.column) for f in _STEP_FIELDS)
-    return f"INSERT INTO {quote(Step._meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(_STEP_FIELDS))})"
+    placeholder = _placeholder(vendor)
+    return (f"INSERT INTO {quote(Step._meta.db_table)} ({columns}) "
+            f"VALUES ({', '.join([placeholder] * len(_STEP_FIELDS))})")
 
 
 def runs_interrupt_stale(*, keep: list | None = None, reason: str = "interrupted") -> int:

@@ -322,3 +322,19 @@ def test_a_chunked_body_past_the_limit_is_413_without_being_held_in_memory(serve
     r = srv.client.post(srv.base + "/step", content=chunks(), headers={"Content-Type": "application/json"})
     assert r.status_code == 413 and r.json()["code"] == "payload_too_large"
     assert srv.get("/health").status == 200
+
+
+@pytest.mark.parametrize("seed", [2**63, 2**64 + 1, 2**128 - 1])
+def test_a_seed_past_64_bits_is_read_as_the_integer_it_is(serve, seed):
+    srv = serve(**CARTPOLE)
+    env = gym.make("CartPole-v1")
+    expected = env.reset(seed=seed)[0].tolist()
+    r = srv.post("/reset", raw=b'{"seed": %d}' % seed)
+    assert r.status == 200 and np.allclose(r.body["observation"], expected, atol=1e-7)
+    assert_error(srv.post("/reset", raw=b'{"seed": %d}' % 2**128), 422, "invalid_argument")
+
+
+def test_a_number_too_large_for_a_float_is_refused_as_before(serve):
+    srv = serve(**CARTPOLE)
+    srv.post("/reset", {"seed": 1})
+    assert_error(srv.post("/step", raw=b'{"action": 1e400}'), 422, "invalid_action")
