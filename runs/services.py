@@ -94,19 +94,20 @@ def _update(model: type[Run | Episode], pk: Any, **values: Any) -> None:
     by its own field, as the ORM adapts it."""
     db = connections[DEFAULT_DB_ALIAS]
     meta = model._meta
-    params = [meta.get_field(name).get_db_prep_save(value, db) for name, value in values.items()]
+    fields = [meta.get_field(name) for name in values]
+    params = [field.get_db_prep_save(value, db) for field, value in zip(fields, values.values(), strict=True)]
     params.append(meta.pk.get_db_prep_value(pk, db))
+    sql = _update_sql(meta.db_table, meta.pk.column, tuple(field.column for field in fields), db.vendor)
     db.ensure_connection()
     with db.wrap_database_errors:
-        db.connection.execute(_update_sql(model, tuple(values), db.vendor), params)
+        db.connection.execute(sql, params)
 
 
 @functools.cache
-def _update_sql(model: type[Run | Episode], names: tuple[str, ...], vendor: str) -> str:
-    quote, meta = connection.ops.quote_name, model._meta
-    placeholder = _placeholder(vendor)
-    columns = ", ".join(f"{quote(meta.get_field(name).column)} = {placeholder}" for name in names)
-    return f"UPDATE {quote(meta.db_table)} SET {columns} WHERE {quote(meta.pk.column)} = {placeholder}"
+def _update_sql(table: str, pk_column: str, columns: tuple[str, ...], vendor: str) -> str:
+    quote, placeholder = connection.ops.quote_name, _placeholder(vendor)
+    assignments = ", ".join(f"{quote(column)} = {placeholder}" for column in columns)
+    return f"UPDATE {quote(table)} SET {assignments} WHERE {quote(pk_column)} = {placeholder}"
 
 
 def _placeholder(vendor: str) -> str:
