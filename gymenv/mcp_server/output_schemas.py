@@ -7,7 +7,9 @@ step, more than a whole call to a server without one. The same constraints in dr
 lets a schema declare with `$schema` (and which TypeScript clients' Ajv takes by default), check in a
 fifth of that. So each tool publishes its pydantic schema with references inlined, titles dropped
 (they repeat the field names) and `anyOf [T, null]` written as `type: [T, "null"]`: the same fields,
-types, required names and descriptions, in draft-07.
+types, required names and descriptions, in draft-07. Checking then walks one subschema per field
+(~20 µs apiece, for 1.x and 2.x clients alike): objects nested in the answer (run_progress, list
+items) are checked for their type and required names, their fields' types said in their description.
 """
 
 from typing import Any
@@ -23,7 +25,7 @@ def client_schema(schema: dict[str, Any]) -> dict[str, Any]:
     it uses what draft-07 has no equivalent for, or refers to itself."""
     definitions = schema.get("$defs", {})
     try:
-        lean = _lean(schema, definitions, ())
+        lean = _lean(schema, definitions, (), nested=False)
     except _Unconvertible:
         return schema
     return {"$schema": DIALECT, **lean}
@@ -33,9 +35,9 @@ class _Unconvertible(Exception):
     pass
 
 
-def _lean(node: Any, definitions: dict, seen: tuple[str, ...]) -> Any:
+def _lean(node: Any, definitions: dict, seen: tuple[str, ...], *, nested: bool) -> Any:
     if isinstance(node, list):
-        return [_lean(item, definitions, seen) for item in node]
+        return [_lean(item, definitions, seen, nested=True) for item in node]
     if not isinstance(node, dict):
         return node
     if NOT_DRAFT_07 & node.keys():
@@ -47,18 +49,35 @@ def _lean(node: Any, definitions: dict, seen: tuple[str, ...]) -> Any:
             raise _Unconvertible  # a foreign or recursive reference: not inlined
         # Keywords beside a $ref are ignored by draft-07: merge them into the inlined definition.
         return _lean({**definitions[name], **{k: v for k, v in node.items() if k != "$ref"}}, definitions,
-                     (*seen, name))
+                     (*seen, name), nested=nested)
     out = {}
     for key, value in node.items():
         if key in ("title", "$defs"):
             continue
-        if key in ("properties", "patternProperties"):
-            out[key] = {name: _lean(sub, definitions, seen) for name, sub in value.items()}
+        if key == "properties":
+            out[key] = {name: _lean(sub, definitions, seen, nested=True) for name, sub in value.items()}
         elif key in ("default", "enum", "const", "examples"):  # data, not schemas
             out[key] = value
         else:
-            out[key] = _lean(value, definitions, seen)
-    return _nullable_type(out)
+            out[key] = _lean(value, definitions, seen, nested=True)
+    out = _nullable_type(out)
+    if nested and "properties" in out:
+        out = _fields_in_words(out)
+    return out
+
+
+def _fields_in_words(node: dict) -> dict:
+    """A nested object checked for its required names only, its fields' types said in its description:
+    a client's checker walks each field's subschema on every call (~20 µs apiece in jsonschema)."""
+    fields = ", ".join(f"{name} ({_type_words(sub)})" for name, sub in node["properties"].items())
+    said = node.get("description", "").rstrip(".")
+    rest = {k: v for k, v in node.items() if k not in ("properties", "description")}
+    return {**rest, "description": f"{said}. Fields: {fields}." if said else f"Fields: {fields}."}
+
+
+def _type_words(node: dict) -> str:
+    kind = node.get("type", "any")
+    return " or ".join(kind) if isinstance(kind, list) else kind
 
 
 def _nullable_type(node: dict) -> dict:
@@ -73,5 +92,6 @@ def _nullable_type(node: dict) -> dict:
     if other.get("type") == "object" and "type" not in node:
         # An optional object (run_progress): the object's own keywords apply only when it is one.
         rest = {k: v for k, v in node.items() if k != "anyOf"}
-        return {**other, "type": ["object", "null"], **rest}
+        said = " ".join(d for d in (rest.get("description"), other.get("description")) if d)
+        return {**other, "type": ["object", "null"], **rest, **({"description": said} if said else {})}
     return node
