@@ -23,7 +23,8 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, TypeVar
 
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connection, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 from gymsite.errors import LedgerFailed
 
@@ -55,12 +56,13 @@ class LedgerWriter:
         `single_statement`: `fn` makes one write, which autocommit commits by itself (on the
         step path, an explicit transaction around it cost more than the INSERT).
         """
-        if self.inline if self.inline is not None else connection.vendor == "sqlite":
+        db = connections[DEFAULT_DB_ALIAS]  # once: each read through the `connection` proxy is a thread-local lookup
+        if self.inline if self.inline is not None else db.vendor == "sqlite":
             with self._inline_lock:
                 try:
                     if single_statement:
-                        return _once_more_if_disconnected(fn)
-                    return _once_more_if_disconnected(lambda: _atomically(fn))
+                        return _once_more_if_disconnected(fn, db)
+                    return _once_more_if_disconnected(lambda: _atomically(fn), db)
                 except Exception:
                     self._recover_connection()
                     raise
@@ -150,22 +152,23 @@ def _atomically(fn: Callable[[], T]) -> T:
         return fn()
 
 
-def _once_more_if_disconnected(write: Callable[[], T]) -> T:
+def _once_more_if_disconnected(write: Callable[[], T], db: BaseDatabaseWrapper | None = None) -> T:
     """Runs `write`, and once more on a new connection if the database connection was lost under it
     (a database restart, a killed backend), which rolled the write back. (Lost during COMMIT, the
     write may have landed: a retried step then meets its unique step number and fails, not doubles.)
     A statement that failed on a live connection (a constraint, bad data) is not retried. Only
     outside a transaction: inside one, the whole transaction is what has to run again.
     """
-    connection.ensure_connection()
-    used = connection.connection
+    db = db or connections[DEFAULT_DB_ALIAS]
+    db.ensure_connection()
+    used = db.connection
     try:
         return write()
     except (OperationalError, InterfaceError):
-        if connection.in_atomic_block or not _connection_lost(used):
+        if db.in_atomic_block or not _connection_lost(used):
             raise
         log.warning("the ledger's database connection was lost: reconnecting to write again")
-        connection.close()
+        db.close()
         return write()
 
 

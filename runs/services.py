@@ -71,13 +71,11 @@ def run_set_totals(*, run_id, completed_episodes: int, successful_episodes: int,
 
 def episode_open(*, run_id, episode_num: int, seed: int | None, observation: Any, info: dict,
                  started_at: datetime, first: bool) -> int:
-    episode = Episode.objects.create(
-        run_id=run_id, episode_num=episode_num, seed=seed, reset_info=finite_json(info),
-        started_at=started_at, **pack_observation(observation),
-    )
+    pk = _insert(Episode, run_id=run_id, episode_num=episode_num, seed=seed, reset_info=finite_json(info),
+                 started_at=started_at, **pack_observation(observation))
     if first:
-        Run.objects.filter(pk=run_id).update(started_at=started_at)
-    return episode.pk
+        _update(Run, run_id, started_at=started_at)
+    return pk
 
 
 def episode_close(*, episode_id: int, ended_at: datetime, total_steps: int, total_reward: float,
@@ -86,6 +84,29 @@ def episode_close(*, episode_id: int, ended_at: datetime, total_steps: int, tota
     _update(Episode, episode_id, ended_at=ended_at, total_steps=total_steps, total_reward=total_reward,
             final_reward=final_reward, terminated=terminated, truncated=truncated, done=done, success=success,
             abandoned=abandoned)
+
+
+def _insert(model: type[Episode], **values: Any) -> int:
+    """`model.objects.create(**values).pk` at every reset, without the ORM's model instance, signals
+    and query building: the fields the caller leaves out take their defaults, as the ORM gives them."""
+    db = connections[DEFAULT_DB_ALIAS]
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    params = [f.get_db_prep_save(values[f.attname] if f.attname in values else f.get_default(), db) for f in fields]
+    returning = db.features.can_return_columns_from_insert
+    sql = _insert_sql(model._meta.db_table, model._meta.pk.column, tuple(f.column for f in fields), db.vendor,
+                      returning)
+    db.ensure_connection()
+    with db.wrap_database_errors:
+        cursor = db.connection.execute(sql, params)
+        return cursor.fetchone()[0] if returning else cursor.lastrowid
+
+
+@functools.cache
+def _insert_sql(table: str, pk_column: str, columns: tuple[str, ...], vendor: str, returning: bool) -> str:
+    quote, placeholder = connection.ops.quote_name, _placeholder(vendor)
+    sql = (f"INSERT INTO {quote(table)} ({', '.join(quote(c) for c in columns)}) "
+           f"VALUES ({', '.join([placeholder] * len(columns))})")
+    return f"{sql} RETURNING {quote(pk_column)}" if returning else sql
 
 
 def _update(model: type[Run | Episode], pk: Any, **values: Any) -> None:
