@@ -80,6 +80,18 @@ def episode_open(*, run_id, episode_num: int, seed: int | None, observation: Any
     return episode.pk
 
 
+def episodes_open(*, run_id, openings: list[tuple], started_at: datetime, first: bool) -> list[int]:
+    """A vector instance's new episodes, each (episode_num, env_index, seed, observation, info), in one
+    INSERT; their ids in order."""
+    episodes = Episode.objects.bulk_create([
+        Episode(run_id=run_id, episode_num=num, env_index=index, seed=seed, reset_info=finite_json(info),
+                started_at=started_at, **pack_observation(observation))
+        for num, index, seed, observation, info in openings])
+    if first:
+        Run.objects.filter(pk=run_id).update(started_at=started_at)
+    return [episode.pk for episode in episodes]
+
+
 def episode_close(*, episode_id: int, ended_at: datetime, total_steps: int, total_reward: float,
                   final_reward: float | None, terminated: bool, truncated: bool, done: bool, success: bool,
                   abandoned: bool) -> None:
@@ -114,17 +126,31 @@ def step_record(*, row: list) -> None:
     on the step path the ORM's per-call query building cost twice what running the INSERT does."""
     db = connections[DEFAULT_DB_ALIAS]  # once: every read through the `connection` proxy is a thread-local lookup
     with db.cursor() as cursor:
-        cursor.execute(_step_insert_sql(db.vendor), row)
+        cursor.execute(_step_insert_sql(db.vendor, 1), row)
 
+
+def steps_record(*, rows: list[list]) -> None:
+    """Many steps' rows (step_build) in multi-row INSERTs of up to STEPS_PER_INSERT rows each: a
+    batched or vector step is one statement, not one per row."""
+    db = connections[DEFAULT_DB_ALIAS]
+    with db.cursor() as cursor:
+        for start in range(0, len(rows), STEPS_PER_INSERT):
+            chunk = rows[start:start + STEPS_PER_INSERT]
+            cursor.execute(_step_insert_sql(db.vendor, len(chunk)), [value for row in chunk for value in row])
+
+
+# 10 parameters a row: well under SQLite's 32,766 and PostgreSQL's 65,535 bound parameters a statement.
+STEPS_PER_INSERT = 1024
 
 _STEP_FIELDS = [f for f in Step._meta.concrete_fields if not f.primary_key]
 
 
-@functools.cache
-def _step_insert_sql(vendor: str) -> str:
+@functools.lru_cache(maxsize=256)
+def _step_insert_sql(vendor: str, rows: int) -> str:
     quote = connection.ops.quote_name
     columns = ", ".join(quote(f.column) for f in _STEP_FIELDS)
-    return f"INSERT INTO {quote(Step._meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(_STEP_FIELDS))})"
+    values = ", ".join([f"({', '.join(['%s'] * len(_STEP_FIELDS))})"] * rows)
+    return f"INSERT INTO {quote(Step._meta.db_table)} ({columns}) VALUES {values}"
 
 
 def runs_interrupt_stale(*, keep: list | None = None, reason: str = "interrupted") -> int:
