@@ -100,9 +100,11 @@ class StepIn(BaseModel):
 
     @model_validator(mode="after")
     def _one_step_or_a_batch(self):
-        if ("action" in self.model_fields_set) == (self.actions is not None):
-            raise ValueError("send either action (one step) or actions (a batch: a non-empty list), not both "
-                             "and not neither")
+        given = "action" in self.model_fields_set
+        if given and self.actions is not None:
+            raise ValueError("send either action (one step) or actions (a batch), not both")
+        if not given and self.actions is None:
+            raise ValueError("'action' is required (or 'actions', a batch)")
         return self
 
 

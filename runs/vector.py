@@ -91,20 +91,25 @@ class VectorRunManager(RunManager):
             if not self._open:  # the run was reset by a request while the envs stepped
                 raise ResetRequired(f"run {self.run_id} was reset while this step ran; call reset "
                                     "to start the new run's first episodes")
-            rows, stepped = [], []
+            stepped = []
             ended: list[Closing] = []
+            columns: dict[str, list] = {name: [] for name in ("episode_ids", "step_nums", "actions", "observations",
+                                                                "rewards", "terminated", "truncated", "infos")}
             for i, ep in self._open.items():
                 given = rewards[i]
                 reward = given if given is not None and math.isfinite(given) else None
                 step_num = ep.steps + 1
                 trunc = bool(truncated[i]) or step_num >= self.config.max_steps_per_episode
                 term = bool(terminated[i])
-                rows.append(services.step_build(
-                    episode_id=ep.pk, step_num=step_num, action=actions[i], observation=observations[i],
-                    reward=reward, terminated=term, truncated=trunc, info=infos[i], created_at=now))
+                for name, value in (("episode_ids", ep.pk), ("step_nums", step_num), ("actions", actions[i]),
+                                    ("observations", observations[i]), ("rewards", reward), ("terminated", term),
+                                    ("truncated", trunc), ("infos", infos[i])):
+                    columns[name].append(value)
                 stepped.append((ep, step_num, ep.reward + (reward or 0.0), reward))
                 if term or trunc:
                     ended.append((i, {"info": infos[i], "terminated": term, "truncated": trunc}))
+            # Built here, on the owner thread: the writer's share is the INSERT alone.
+            rows = services.step_rows(**columns, created_at=now)
 
             def recorded(_) -> None:
                 for ep, step_num, total, reward in stepped:
@@ -194,8 +199,7 @@ class VectorRunManager(RunManager):
         run_id = self._run_uuid
 
         def write() -> None:
-            for close in closes:
-                services.episode_close(**close)
+            services.episodes_close(closes=closes)
             services.run_set_totals(run_id=run_id, completed_episodes=completed, successful_episodes=successful,
                                     total_steps=total_steps, total_reward=total_reward, **state)
 

@@ -21,7 +21,7 @@ from gymenv import catalogue, spaces
 from gymenv.engine.describe import describe_env
 from gymenv.engine.instance import Instance, check_seed
 from gymenv.engine.recorder import VectorRecorder
-from gymenv.observations import Observation, check_format
+from gymenv.observations import Observation, check_format, is_image
 from gymenv.schemas import (
     BatchStepOut,
     CloseOut,
@@ -215,7 +215,8 @@ class VectorInstance(Instance):
             for i in np.flatnonzero(ended).tolist():
                 resets.append((i, observations[i], {k: v for k, v in infos[i].items()
                                                     if k not in ("final_obs", "final_info")}))
-                observations[i] = Observation(single, info["final_obs"][i])
+                final = Observation(single, info["final_obs"][i])
+                observations[i] = final if isinstance(observations[i], Observation) else final.json()
                 infos[i] = final_infos[i]
         return self.run.on_step(actions=data, observations=observations, rewards=rewards,
                                 terminated=terminated.tolist(), truncated=truncated.tolist(), infos=infos,
@@ -248,9 +249,13 @@ class VectorInstance(Instance):
                                   "true (the sub-envs to reset)")
         return np.array(mask, dtype=np.bool_)
 
-    def _singles(self, obs: Any) -> list[Observation]:
+    def _singles(self, obs: Any) -> list:
+        """Each sub-env's observation, for the recorder: a small Box's as the JSON of its row of the batch
+        (one encoding for all N), anything else as an Observation (which encodes itself as the ledger needs)."""
         assert self.venv is not None and self.single_observation_space is not None
         single = self.single_observation_space
+        if isinstance(single, gym.spaces.Box) and not is_image(single):
+            return spaces.encode(self.venv.observation_space, obs)
         return [Observation(single, value) for value in iterate(self.venv.observation_space, obs)]
 
     def _venv(self) -> VectorEnv:

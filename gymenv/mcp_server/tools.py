@@ -47,6 +47,12 @@ DESTRUCTIVE = ToolAnnotations(read_only_hint=False, destructive_hint=True, open_
 T = TypeVar("T")
 
 
+# step_env's action when none is sent (null is an action, which the space refuses): a default the
+# schema does not show.
+_ABSENT = object()
+NO_ACTION = Field(default_factory=lambda: _ABSENT)
+
+
 class StepEnvOut(RootModel[StepOut | BatchStepOut | VectorStepOut]):
     """step_env's answer: one step, a batch, or a vector instance's step. A model (the SDK would wrap a
     bare union in {"result": ...}) whose schema says it is an object, as MCP's outputSchema must be."""
@@ -132,13 +138,15 @@ def env_tools(engine, docs: EnvDocs) -> list[Tool]:
                         instance_id: InstanceId = None) -> Annotated[CallToolResult, ResetEnvOut]:
         return observed(await engine.reset(instance_id, seed=seed, options=options, obs_format=obs_format))
 
-    async def step_env(ctx: Context, action: Action = None, actions: Actions = None, batch_return: Return = "all",
-                       obs_format: Format = None, instance_id: InstanceId = None,
+    async def step_env(ctx: Context, action: Action = NO_ACTION, actions: Actions = None,
+                       batch_return: Return = "all", obs_format: Format = None, instance_id: InstanceId = None,
                        ) -> Annotated[CallToolResult, StepEnvOut]:
-        # No action is ever null, so null (or leaving it out) means "none given".
-        if (action is None) == (actions is None):
-            raise InvalidArgument("step_env takes either action (one step) or actions (a batch), not both "
-                                  "and not neither")
+        given = action is not _ABSENT
+        if given and actions is not None:
+            raise InvalidArgument("invalid arguments for step_env: send either action (one step) or actions "
+                                  "(a batch), not both")
+        if not given and actions is None:
+            raise InvalidArgument("invalid arguments for step_env: 'action' is required (or 'actions', a batch)")
         if actions is not None:
             return observed(await with_progress(ctx, lambda report: engine.step_batch(
                 instance_id, actions, obs_format=obs_format, last_only=batch_return == "last", progress=report)))
