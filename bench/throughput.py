@@ -158,6 +158,14 @@ def new_instance(client: Client, body: dict) -> str:
     return "/envs/" + json.loads(client.post("/envs", json.dumps(body).encode()))["instance_id"]
 
 
+def rest_rates(client: Client, n: int, seconds: float):
+    """(label, steps/s) of each REST case on one server."""
+    yield "REST single steps, one instance", timed(seconds, single_steps(client, new_instance(client, {})))
+    yield f"REST batches of {n}, one instance", timed(seconds, batches(client, new_instance(client, {}), n))
+    vector = new_instance(client, {"num_envs": n})
+    yield f"REST vector instance of {n}", timed(seconds, vector_steps(client, vector, n))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="measuring time per row")
@@ -177,15 +185,9 @@ def main() -> None:
         port, proc = server(ledger, env)
         try:
             client = Client(port)
-            cases = [
-                ("REST single steps, one instance", lambda: single_steps(client, new_instance(client, {}))),
-                (f"REST batches of {n}, one instance", lambda: batches(client, new_instance(client, {}), n)),
-                (f"REST vector instance of {n}", lambda: vector_steps(client, new_instance(client, {"num_envs": n}), n)),
-            ]
-            for label, make in cases:
-                rates[label, ledger] = timed(seconds, make())
-                print(f"  measured {label}, ledger {'on' if ledger else 'off'}: {rates[label, ledger]:,.0f} steps/s",
-                      flush=True)
+            for label, rate in rest_rates(client, n, seconds):
+                rates[label, ledger] = rate
+                print(f"  measured {label}, ledger {'on' if ledger else 'off'}: {rate:,.0f} steps/s", flush=True)
             step, close = remote_vector(port, n)
             label = f"RemoteVectorEnv({n})"
             rates[label, ledger] = timed(seconds, step)

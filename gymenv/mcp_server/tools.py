@@ -285,14 +285,22 @@ async def with_progress(ctx: Context, call: Callable[[Callable[[int, int], None]
         while True:
             getter = asyncio.ensure_future(reports.get())
             finished, _ = await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
-            if getter not in finished:
-                getter.cancel()
-                return task.result()
-            done, total = getter.result()
-            await ctx.report_progress(done, total, f"{done} of {total} steps")
+            if getter in finished:
+                await ctx.report_progress(*_worded(getter.result()))
+                continue
+            getter.cancel()
+            # The owner thread queued every report before it answered (one FIFO of callbacks): send the rest.
+            while not reports.empty():
+                await ctx.report_progress(*_worded(reports.get_nowait()))
+            return task.result()
     finally:
         if not task.done():  # the client went away: the batch still runs to its end on the owner thread
             task.cancel()
+
+
+def _worded(report: tuple[int, int]) -> tuple[int, int, str]:
+    done, total = report
+    return done, total, f"{done} of {total} steps"
 
 
 async def off_loop(fn: Callable[[], T]) -> T:

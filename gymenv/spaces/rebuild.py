@@ -37,6 +37,8 @@ def _bound(value: Any, dtype: np.dtype) -> Any:
     """One side of a Box: a scalar, "-inf"/"inf", or nested lists of both (describe's summary)."""
     if isinstance(value, str):
         return float(value)
+    if isinstance(value, bool):  # a bool Box's 0 or 1: Box takes no Python bool
+        return int(value)
     if not isinstance(value, list):
         return value
     array = np.array(value, dtype=object)
@@ -44,8 +46,8 @@ def _bound(value: Any, dtype: np.dtype) -> Any:
     if not unbounded.any():
         return np.array(value, dtype=dtype)  # exact, integers of any size included
     array[unbounded] = np.vectorize(float)(array[unbounded])
-    # gymnasium turns an integer Box's infinite bounds into the dtype's limits itself.
-    return array.astype(np.float64)
+    # A float Box holds infinities in its own dtype; gymnasium turns an integer Box's into the dtype's limits.
+    return array.astype(dtype if dtype.kind == "f" else np.float64)
 
 
 def _discrete(desc: dict) -> spaces.Discrete:
