@@ -136,7 +136,8 @@ class BatchStepOut(WithRunProgress):
 
 class VectorResetProgress(BaseModel):
     run_id: str
-    episode_nums: list[int] = Field(description="The episode each sub-env plays now, by env_index.")
+    episode_nums: list[int | None] = Field(description="The episode each sub-env plays now, by env_index (null: "
+                                                       "the run has no episode left for it to start).")
     total_episodes: int
     max_steps: int
 

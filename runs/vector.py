@@ -61,15 +61,15 @@ class VectorRunManager(RunManager):
             self._refuse_when_over()
             which = [i for i in range(self.num_envs) if mask is None or mask[i]]
             abandoned = [(i, None) for i in which if i in self._open]
+            writes: list[_Write] = []
             if abandoned:
                 close, completes = self._close_writes(abandoned, now=now)
                 if completes:
                     self._write(close)
                     raise RunCompleted(self._completed_message())
-                self._write(close, self._open_writes(
-                    [(i, seeds[i], observations[i], infos[i]) for i in which], now=now))
-            else:
-                self._write(self._open_writes([(i, seeds[i], observations[i], infos[i]) for i in which], now=now))
+                writes = [close]
+            opened = self._open_writes([(i, seeds[i], observations[i], infos[i]) for i in which], now=now)
+            self._write(*writes, *([opened] if opened is not None else []))
             return VectorResetProgress(run_id=self.run_id, episode_nums=self._episode_nums(),
                                        total_episodes=self.config.num_episodes,
                                        max_steps=self.config.max_steps_per_episode)
@@ -121,8 +121,10 @@ class VectorRunManager(RunManager):
             if ended:
                 close, completes = self._close_writes(ended, now=now, after_steps=stepped)
                 writes.append(close)
-            if resets and not completes:  # once the run is completed no episode starts
-                writes.append(self._open_writes([(i, None, obs, info) for i, obs, info in resets], now=now))
+            opened = self._open_writes([(i, None, obs, info) for i, obs, info in resets], now=now) if (
+                resets and not completes) else None
+            if opened is not None:
+                writes.append(opened)
             try:
                 # Steps alone are one INSERT; episodes that end or start add a few statements.
                 self._write(*writes, single_statement=len(writes) == 1 and len(rows) <= services.STEPS_PER_INSERT)
@@ -140,8 +142,13 @@ class VectorRunManager(RunManager):
     def _episode_nums(self) -> list[int | None]:
         return [self._open[i].num if i in self._open else None for i in range(self.num_envs)]
 
-    def _open_writes(self, openings: list[tuple[int, int | None, Any, dict]], *, now: datetime) -> _Write:
-        """Start an episode for each (env_index, seed, observation, info): one INSERT."""
+    def _open_writes(self, openings: list[tuple[int, int | None, Any, dict]], *, now: datetime) -> _Write | None:
+        """Start an episode for each (env_index, seed, observation, info), in one INSERT, while the run has
+        episodes left to start: its episodes are its first num_episodes, so it completes when the last
+        of them ends. A sub-env with none left steps on unrecorded. None when none starts."""
+        openings = openings[:max(0, self.config.num_episodes - self._last_episode_num)]
+        if not openings:
+            return None
         first_num = self._last_episode_num + 1
         numbered = [(first_num + k, *opening) for k, opening in enumerate(openings)]
         run_id, first = self._run_uuid, self._last_episode_num == 0
@@ -156,47 +163,33 @@ class VectorRunManager(RunManager):
 
         return _Write(write, after)
 
-    def _close_writes(self, closing: Sequence[Closing], *, now: datetime,
-                      after_steps: list | None = None,
+    def _close_writes(self, closing: Sequence[Closing], *, now: datetime, after_steps: list | None = None,
                       end_run: tuple[RunState, str] | None = None) -> tuple[_Write, bool]:
         """End the open episodes of these sub-envs: done (with the last step's info and flags) or, with
-        None, abandoned. They count toward num_episodes until the run completes; those still open then are
-        closed as abandoned without counting. `after_steps`: the totals of the steps written with them.
-        Returns the write and whether the run ends with it."""
+        None, abandoned; each counts toward num_episodes. `after_steps`: the totals of the steps written
+        with them. Returns the write and whether the run ends with it."""
         totals = {id(ep): (steps, total, reward) for ep, steps, total, reward in (after_steps or [])}
         completed, successful = self._completed, self._successful
         total_steps, total_reward = self._total_steps, self._total_reward
-        closes, closed = [], []
-        state: dict[str, Any] = {}
+        closes = []
         for i, how in closing:
             ep = self._open[i]
             steps, reward, final_reward = totals.get(id(ep), (ep.steps, ep.reward, ep.final_reward))
-            counted = not state or end_run is not None
-            abandoned = how is None or not counted
-            success = how is not None and not abandoned and episode_success(
+            success = how is not None and episode_success(
                 info=how["info"] or {}, total_reward=reward, threshold=self.threshold,
                 terminated=how["terminated"], truncated=how["truncated"], final_reward=final_reward)
             closes.append({"episode_id": ep.pk, "ended_at": now, "total_steps": steps, "total_reward": reward,
-                               "final_reward": final_reward, "terminated": bool(how and how["terminated"]),
-                               "truncated": bool(how and how["truncated"]), "done": not abandoned, "success": success,
-                               "abandoned": abandoned})
-            closed.append(i)
-            if counted:
-                completed, successful = completed + 1, successful + int(success)
-                total_steps, total_reward = total_steps + steps, total_reward + reward
-            if end_run is None and not state and completed >= self.config.num_episodes:
-                state = {"state": RunState.COMPLETED, "error": "", "ended_at": now}
+                           "final_reward": final_reward, "terminated": bool(how and how["terminated"]),
+                           "truncated": bool(how and how["truncated"]), "done": how is not None,
+                           "success": success, "abandoned": how is None})
+            completed, successful = completed + 1, successful + int(success)
+            total_steps, total_reward = total_steps + steps, total_reward + reward
+        state: dict[str, Any] = {}
         if end_run is not None:
             state = {"state": end_run[0], "error": end_run[1], "ended_at": now}
-        elif state:
-            # The run is completed: the other sub-envs' open episodes end with it, uncounted.
-            for i, ep in self._open.items():
-                if i not in closed:
-                    closes.append({"episode_id": ep.pk, "ended_at": now, "total_steps": ep.steps,
-                                       "total_reward": ep.reward, "final_reward": ep.final_reward, "terminated": False,
-                                       "truncated": False, "done": False, "success": False, "abandoned": True})
-                    closed.append(i)
-        run_id = self._run_uuid
+        elif completed >= self.config.num_episodes:
+            state = {"state": RunState.COMPLETED, "error": "", "ended_at": now}
+        run_id, closed = self._run_uuid, [i for i, _ in closing]
 
         def write() -> None:
             services.episodes_close(closes=closes)
