@@ -48,9 +48,10 @@ def test_same_step_autoreset_gives_the_final_observation_in_info(door):
     path = open_vector(srv, autoreset_mode="same_step")
     _, ref = make_vec("same_step", steps=9)
     srv.post(f"{path}/reset", {"seed": SEED})
-    for obs, _, _, _, info in ref:
+    for obs, _, _, _, _ in ref:
         r = srv.post(f"{path}/step", {"action": LEFT}).body
         assert np.allclose(r["observation"], obs, atol=1e-6)
+    info = ref[-1][4]
     assert r["info"]["_final_obs"] == info["_final_obs"].tolist() == [True, False, True, False]
     assert np.allclose(r["info"]["final_obs"][0], info["final_obs"][0], atol=1e-6) and r["info"]["final_obs"][1] is None
 
