@@ -16,8 +16,12 @@ from gymenv.spaces.rebuild import from_description, value_from_json
 
 
 def open_instance(conn: Connection, body: dict) -> tuple[str, dict]:
-    """A new instance of the server's, and its env_info."""
-    made = conn.post("/envs", {k: v for k, v in body.items() if v is not None})
+    """A new instance of the server's, and its env_info; refused, the connection is closed."""
+    try:
+        made = conn.post("/envs", {k: v for k, v in body.items() if v is not None})
+    except BaseException:
+        conn.close()
+        raise
     instance_id = made["instance_id"]
     try:
         return instance_id, conn.get(f"/envs/{instance_id}")["env_info"]
