@@ -46,16 +46,18 @@ class _OpenEpisode:
 
 @dataclass
 class _Batch:
-    """Writes held by a batched step until it commits them at once: step rows (one multi-row INSERT)
-    and the other writes, in order after them. Their memory updates are applied as they are made."""
+    """Writes held by a batched step until it commits them at once: its steps (services.step_rows'
+    tuples, one multi-row INSERT) and the other writes, in order after them. Their memory updates are
+    applied as they are made."""
 
-    rows: list[list] = field(default_factory=list)
+    steps: list[tuple] = field(default_factory=list)
     writes: list[_Write] = field(default_factory=list)
 
     def take(self) -> list[_Write]:
-        """The held writes, emptied; without their memory updates (applied when they were held)."""
-        rows, writes = self.rows, self.writes
-        self.rows, self.writes = [], []
+        """The held writes, emptied; without their memory updates (applied when they were held). The
+        rows are built here, on the owner thread: the writer's share is the INSERT alone."""
+        rows = services.step_rows(steps=self.steps) if self.steps else []
+        writes, self.steps, self.writes = self.writes, [], []
         inserts = [_Write(lambda: services.steps_record(rows=rows))] if rows else []
         return inserts + [_Write(w.write) for w in writes]
 
@@ -158,18 +160,20 @@ class RunManager:
                 ep.steps, ep.reward, ep.final_reward = step_num, total_reward, reward
                 self._current_step = step_num
 
-            # Built here, on the owner thread: the writer thread's share is the INSERT alone.
-            row = services.step_build(episode_id=ep.pk, step_num=step_num, action=action, observation=observation,
-                                       reward=reward, terminated=terminated, truncated=truncated, info=info,
-                                       created_at=now)
-            writes = [_Write(lambda: services.step_record(row=row), recorded)]
+            ends = []
             if terminated or truncated:
-                writes.append(self._episode_end_writes(
+                ends.append(self._episode_end_writes(
                     abandoned=False, now=now, info=info, terminated=terminated, truncated=truncated,
                     steps=step_num, reward=total_reward, final_reward=reward))
             if self._batch is not None:
-                self._hold(row, writes)
+                self._hold((ep.pk, step_num, action, observation, reward, terminated, truncated, info, now),
+                           recorded, ends)
             else:
+                # Built here, on the owner thread: the writer thread's share is the INSERT alone.
+                row = services.step_build(episode_id=ep.pk, step_num=step_num, action=action,
+                                           observation=observation, reward=reward, terminated=terminated,
+                                           truncated=truncated, info=info, created_at=now)
+                writes = [_Write(lambda: services.step_record(row=row), recorded), *ends]
                 # A step alone is one INSERT (services.step_record); an episode's end adds more.
                 self._write_step(step_num, writes, single_statement=len(writes) == 1)
             return truncated, StepProgress(
@@ -198,17 +202,18 @@ class RunManager:
         finally:
             with self._lock:
                 batch, self._batch = self._batch, None
-                if batch is not None and (batch.rows or batch.writes):
+                if batch is not None and (batch.steps or batch.writes):
                     # Rows alone go as one INSERT, which commits by itself.
-                    single = not batch.writes and len(batch.rows) <= services.STEPS_PER_INSERT
+                    single = not batch.writes and len(batch.steps) <= services.STEPS_PER_INSERT
                     self._write_step(self._current_step, batch.take(), single_statement=single)
 
-    def _hold(self, row: list, writes: list[_Write]) -> None:
-        """In a batch: keep the step's row (writes[0] would insert it) and the writes that follow it for
-        the batch's end; apply their memory updates now."""
+    def _hold(self, step: tuple, recorded: Callable[[Any], None], writes: list[_Write]) -> None:
+        """In a batch: keep the step and the writes that follow it for the batch's end; apply their
+        memory updates now."""
         assert self._batch is not None
-        self._batch.rows.append(row)
-        self._batch.writes.extend(writes[1:])
+        self._batch.steps.append(step)
+        self._batch.writes.extend(writes)
+        recorded(None)
         for w in writes:
             if w.after is not None:
                 w.after(None)
@@ -293,7 +298,7 @@ class RunManager:
     def _write(self, *writes: _Write, single_statement: bool = False) -> Any:
         """Commit `writes` in one transaction, then apply their memory updates; the last one's result.
         Inside a batch, the writes it holds go first (an env error or a run control mid-batch)."""
-        if self._batch is not None and (self._batch.rows or self._batch.writes):
+        if self._batch is not None and (self._batch.steps or self._batch.writes):
             writes = (*self._batch.take(), *writes)
             single_statement = False
 

@@ -162,30 +162,24 @@ def step_record(*, row: list) -> None:
         cursor.execute(_step_insert_sql(db.vendor, 1), row)
 
 
-def step_rows(*, episode_ids: list[int], step_nums: list[int], actions: list, observations: list,
-              rewards: list[float | None], terminated: list[bool], truncated: list[bool], infos: list[dict],
-              created_at: datetime) -> list[list]:
-    """step_build for one request's many steps (a vector instance's): the same rows, with each small
-    plain observation, action and info dumped to JSON once (step_build's path dumps an observation
-    twice: to measure it, then to store it), and the time adapted once."""
+def step_rows(*, steps: list[tuple]) -> list[list]:
+    """step_build for many steps (a batch's, a vector step's), each (episode_id, step_num, action,
+    observation, reward, terminated, truncated, info, created_at): the same rows, with each small plain
+    observation, action and info dumped to JSON once (step_build's path dumps an observation twice: to
+    measure it, then to store it)."""
     db = connections[DEFAULT_DB_ALIAS]
     ops, as_json = db.ops, _json_text(db.vendor)
-    created = ops.adapt_datetimefield_value(created_at)
     empty = as_json("{}")
-    at = _STEP_ATTNAMES.index
-    slots = [at(name) for name in ("episode_id", "step_num", "reward", "terminated", "truncated", "action", "info",
-                                   "observation_json", "observation_zlib", "created_at")]
     rows = []
-    for k, episode_id in enumerate(episode_ids):
-        obs_json, obs_zlib = _observation_fields(observations[k], ops, as_json)
-        action = actions[k]
-        values = (episode_id, step_nums[k], rewards[k], terminated[k], truncated[k],
+    when = created = None
+    for episode_id, step_num, action, observation, reward, terminated, truncated, info, created_at in steps:
+        if created_at is not when:  # a vector step's rows share one time: adapted once
+            when, created = created_at, ops.adapt_datetimefield_value(created_at)
+        obs_json, obs_zlib = _observation_fields(observation, ops, as_json)
+        values = (episode_id, step_num, reward, terminated, truncated,
                   as_json(str(action) if type(action) is int else _dumps(finite_json(action))),
-                  as_json(_dumps(finite_json(infos[k]))) if infos[k] else empty, obs_json, obs_zlib, created)
-        row: list = [None] * len(_STEP_ATTNAMES)
-        for slot, value in zip(slots, values, strict=True):
-            row[slot] = value
-        rows.append(row)
+                  as_json(_dumps(finite_json(info))) if info else empty, obs_json, obs_zlib, created)
+        rows.append([values[i] for i in _STEP_ROW_ORDER])
     return rows
 
 
@@ -235,7 +229,9 @@ def steps_record(*, rows: list[list]) -> None:
 STEPS_PER_INSERT = 1024
 
 _STEP_FIELDS = [f for f in Step._meta.concrete_fields if not f.primary_key]
-_STEP_ATTNAMES = [f.attname for f in _STEP_FIELDS]
+# Where each of step_rows' values goes in a row (the INSERT's column order).
+_STEP_ROW_ORDER = [("episode_id", "step_num", "reward", "terminated", "truncated", "action", "info", "observation_json",
+                    "observation_zlib", "created_at").index(f.attname) for f in _STEP_FIELDS]
 
 
 @functools.lru_cache(maxsize=256)

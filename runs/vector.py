@@ -91,25 +91,20 @@ class VectorRunManager(RunManager):
             if not self._open:  # the run was reset by a request while the envs stepped
                 raise ResetRequired(f"run {self.run_id} was reset while this step ran; call reset "
                                     "to start the new run's first episodes")
-            stepped = []
+            steps, stepped = [], []
             ended: list[Closing] = []
-            columns: dict[str, list] = {name: [] for name in ("episode_ids", "step_nums", "actions", "observations",
-                                                                "rewards", "terminated", "truncated", "infos")}
+            limit = self.config.max_steps_per_episode
             for i, ep in self._open.items():
                 given = rewards[i]
                 reward = given if given is not None and math.isfinite(given) else None
                 step_num = ep.steps + 1
-                trunc = bool(truncated[i]) or step_num >= self.config.max_steps_per_episode
-                term = bool(terminated[i])
-                for name, value in (("episode_ids", ep.pk), ("step_nums", step_num), ("actions", actions[i]),
-                                    ("observations", observations[i]), ("rewards", reward), ("terminated", term),
-                                    ("truncated", trunc), ("infos", infos[i])):
-                    columns[name].append(value)
+                term, trunc = bool(terminated[i]), bool(truncated[i]) or step_num >= limit
+                steps.append((ep.pk, step_num, actions[i], observations[i], reward, term, trunc, infos[i], now))
                 stepped.append((ep, step_num, ep.reward + (reward or 0.0), reward))
                 if term or trunc:
                     ended.append((i, {"info": infos[i], "terminated": term, "truncated": trunc}))
             # Built here, on the owner thread: the writer's share is the INSERT alone.
-            rows = services.step_rows(**columns, created_at=now)
+            rows = services.step_rows(steps=steps)
 
             def recorded(_) -> None:
                 for ep, step_num, total, reward in stepped:

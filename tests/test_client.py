@@ -36,7 +36,7 @@ def test_a_remote_env_follows_gymnasiums_trajectory_with_its_own_dtypes(serve):
         assert data_equivalence(env.reset(seed=4)[0], ref.reset(seed=4)[0])
         for a in (0.5, -2.0, 1.0):
             action = np.array([a], dtype=np.float32)
-            obs, reward, terminated, truncated, _ = env.step(action)
+            obs, reward, terminated, _truncated, _ = env.step(action)
             ref_obs, ref_reward, *_ = ref.step(action)
             assert data_equivalence(obs, ref_obs) and abs(reward - ref_reward) < 1e-5 and not terminated
     finally:
@@ -133,7 +133,8 @@ def test_a_make_vec_training_loop_runs_unchanged_on_a_remote_vector_env(serve):
         for _ in range(12):
             actions = np.zeros(4, dtype=np.int64)
             (obs, rewards, terminated, truncated, info), (*reference, ref_info) = (env.step(actions) for env in envs)
-            assert all(data_equivalence(a, b) for a, b in zip((obs, rewards, terminated, truncated), reference))
+            got = (obs, rewards, terminated, truncated)
+            assert all(data_equivalence(a, b) for a, b in zip(got, reference, strict=True)), (got, reference)
             if "episode" in ref_info:
                 assert np.array_equal(info["_episode"], ref_info["_episode"])
                 assert np.array_equal(info["episode"]["l"], ref_info["episode"]["l"])
