@@ -195,6 +195,7 @@ def main() -> None:
             print(f"  measured {label}, ledger {'on' if ledger else 'off'}: {rates[label, ledger]:,.0f} steps/s",
                   flush=True)
             if ledger and args.memory:
+                client = Client(port)  # the first one idled past uvicorn's keep-alive while RemoteVectorEnv ran
                 path = new_instance(client, {"num_envs": n})
                 step = vector_steps(client, path, n)
                 for _ in range(2000 // n + 1):  # warm: caches, the first episodes' rows
