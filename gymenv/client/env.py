@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import http.client
 import io
 import weakref
 from typing import Any
@@ -34,7 +35,7 @@ def delete_instance(conn: Connection, instance_id: str) -> None:
     """The instance goes (on close() or when its env is garbage-collected); a server already gone is fine."""
     try:
         conn.delete(f"/envs/{instance_id}")
-    except (RemoteError, OSError):
+    except (RemoteError, OSError, http.client.HTTPException):
         pass
     finally:
         conn.close()
