@@ -4,6 +4,7 @@ from ninja import Router
 
 from gymenv.schemas import (
     DOOR_ERRORS,
+    BatchStepOut,
     CloseOut,
     DeletedOut,
     EnvInfoOut,
@@ -19,6 +20,8 @@ from gymenv.schemas import (
     SampleOut,
     StepIn,
     StepOut,
+    VectorResetOut,
+    VectorStepOut,
 )
 from gymsite import routing
 from gymsite.responses import answer
@@ -41,7 +44,7 @@ async def health(request):
     return answer(HealthOut(env_id=engine.config.default_env_id, instances=len(engine.instances())))
 
 
-@for_default_and_each_instance("POST", "/reset", response=ResetOut, summary="Start an episode")
+@for_default_and_each_instance("POST", "/reset", response=ResetOut | VectorResetOut, summary="Start an episode")
 async def reset(request, instance_id: str, body: ResetIn | None = None):
     """Resets the env (a new episode of the current run) and returns the first observation."""
     body = body or ResetIn()
@@ -49,10 +52,17 @@ async def reset(request, instance_id: str, body: ResetIn | None = None):
                                              obs_format=body.obs_format))
 
 
-@for_default_and_each_instance("POST", "/step", response=StepOut, summary="Take one action")
+@for_default_and_each_instance("POST", "/step", response=StepOut | BatchStepOut | VectorStepOut,
+                               summary="Take one action, or a batch of actions")
 async def step(request, instance_id: str, body: StepIn):
-    """Validates the action against the action space, steps the env and records the step."""
-    return answer(await request.engine.step(instance_id, body.action, obs_format=body.obs_format))
+    """Validates the action against the action space, steps the env and records the step. With `actions`,
+    a batch: all are validated first, then taken in order until the list or the episode ends, and every
+    step is recorded before the answer. A vector instance's action is a list of one action per sub-env."""
+    engine = request.engine
+    if body.actions is not None:
+        return answer(await engine.step_batch(instance_id, body.actions, obs_format=body.obs_format,
+                                              last_only=body.return_ == "last"))
+    return answer(await engine.step(instance_id, body.action, obs_format=body.obs_format))
 
 
 @for_default_and_each_instance("POST", "/render", response=RenderOut, summary="Render the current frame")

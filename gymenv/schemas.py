@@ -2,7 +2,15 @@
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, WithJsonSchema, model_serializer
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    WithJsonSchema,
+    model_serializer,
+    model_validator,
+)
 
 JSONValue = Any
 ObsFormat = Literal["json", "png", "npy", "none"]
@@ -78,8 +86,26 @@ class ResetOut(WithRunProgress):
 
 class StepIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    action: JSONValue = Field(description="An action in the env's action space, as JSON (see env_info.action_schema).")
+    action: JSONValue = Field(None, description="An action in the env's action space, as JSON (see "
+                                                "env_info.action_schema); a vector instance takes a list of "
+                                                "num_envs actions. Send either action or actions.")
+    actions: list[JSONValue] | None = Field(
+        None, min_length=1, description="A batch: actions taken in order until the list or the episode ends "
+                                        "(at most the server's --max-batch; all are checked before the first "
+                                        "step). Send either action or actions.")
+    return_: Literal["all", "last"] = Field(
+        "all", alias="return", description="For a batch: all gives every step's observation and info; last "
+                                           "only the last step's (rewards and flags stay complete).")
     obs_format: ObsFormat | None = Field(None, description=OBS_FORMAT)
+
+    @model_validator(mode="after")
+    def _one_step_or_a_batch(self):
+        given = "action" in self.model_fields_set
+        if given and self.actions is not None:
+            raise ValueError("send either action (one step) or actions (a batch), not both")
+        if not given and self.actions is None:
+            raise ValueError("'action' is required (or 'actions', a batch)")
+        return self
 
 
 class StepOut(WithRunProgress):
@@ -91,6 +117,58 @@ class StepOut(WithRunProgress):
     done: bool = Field(description="terminated or truncated: the episode is over and the next call must be a reset.")
     info: dict[str, Any]
     run_progress: StepProgress | None = Field(None, description="Absent when the run manager is off.")
+
+
+class BatchStepOut(WithRunProgress):
+    """SPEC 11: one entry per step taken (with return: last, observations and infos hold the last step's only)."""
+
+    success: bool = True
+    steps: int = Field(description="Steps taken: the batch's length, or fewer when the episode ended inside it.")
+    observations: list[JSONValue]
+    rewards: list[float | None]
+    terminated: list[bool]
+    truncated: list[bool]
+    infos: list[dict[str, Any]]
+    done: bool = Field(description="The episode is over after the last step taken: the next call must be a reset.")
+    run_progress: StepProgress | None = Field(None, description="After the last step; absent when the run "
+                                                                "manager is off.")
+
+
+class VectorResetProgress(BaseModel):
+    run_id: str
+    episode_nums: list[int | None] = Field(description="The episode each sub-env plays now, by env_index (null: "
+                                                       "the run has no episode left for it to start).")
+    total_episodes: int
+    max_steps: int
+
+
+class VectorStepProgress(BaseModel):
+    run_id: str
+    episode_nums: list[int | None] = Field(description="Each sub-env's open episode (null: none is open).")
+    step_nums: list[int] = Field(description="Steps taken in each sub-env's open episode.")
+    completed_episodes: int = Field(description="Episodes ended, across sub-envs.")
+    total_episodes: int
+    run_state: str
+
+
+class VectorResetOut(WithRunProgress):
+    success: bool = True
+    observation: JSONValue = Field(None, description="The num_envs first observations (sub-env i seeded seed + i).")
+    info: dict[str, Any] = Field(description="As gymnasium's vector envs give it: arrays with _key masks.")
+    done: bool = False
+    run_progress: VectorResetProgress | None = Field(None, description="Absent when the run manager is off.")
+
+
+class VectorStepOut(WithRunProgress):
+    success: bool = True
+    observation: JSONValue = Field(None, description="The num_envs observations after the step.")
+    reward: list[float | None]
+    terminated: list[bool]
+    truncated: list[bool]
+    done: list[bool] = Field(description="terminated or truncated, per sub-env; with the next_step autoreset such "
+                                         "a sub-env's next step is its reset (its action is ignored).")
+    info: dict[str, Any] = Field(description="As gymnasium's vector envs give it: arrays with _key masks.")
+    run_progress: VectorStepProgress | None = Field(None, description="Absent when the run manager is off.")
 
 
 class RenderIn(BaseModel):
@@ -131,9 +209,19 @@ class EnvInfo(BaseModel):
     description: str
 
 
+class VectorEnvInfo(EnvInfo):
+    """A vector instance's env_info: action_space, observation_space and action_schema are the batched ones."""
+
+    num_envs: int
+    vectorization_mode: Literal["sync", "async"]
+    autoreset_mode: Literal["next_step", "same_step", "disabled"]
+    single_action_space: dict[str, Any]
+    single_observation_space: dict[str, Any]
+
+
 class EnvInfoOut(BaseModel):
     success: bool = True
-    env_info: EnvInfo
+    env_info: VectorEnvInfo | EnvInfo
 
 
 class SampleOut(BaseModel):
@@ -152,6 +240,13 @@ class InstanceIn(BaseModel):
     num_episodes: int | None = Field(None, ge=1, le=1_000_000)
     max_steps_per_episode: int | None = Field(None, ge=1, le=100_000_000)
     obs_format: ObsFormat | None = Field(None, description="This instance's default obs_format. " + OBS_FORMAT)
+    num_envs: int | None = Field(None, description="Open a vector instance of this many sub-envs (2 to the "
+                                                   "server's --max-num-envs), through gymnasium.make_vec.")
+    vectorization_mode: Literal["sync", "async"] | None = Field(
+        None, description="With num_envs: sync (one thread, the default) or async (a process per sub-env).")
+    autoreset_mode: Literal["next_step", "same_step", "disabled"] | None = Field(
+        None, description="With num_envs: when an ended sub-env resets (gymnasium's AutoresetMode; next_step "
+                          "by default).")
 
 
 class Instance(BaseModel):
@@ -164,6 +259,7 @@ class Instance(BaseModel):
     needs_reset: bool
     episode_over: bool
     run_id: str | None = None
+    num_envs: int | None = Field(None, description="Sub-envs of a vector instance; null for a single env.")
 
 
 class InstanceOut(Instance):

@@ -52,12 +52,16 @@ class ServerConfig:
     max_env_kwargs_bytes: int = 4096
     # Bound on any wait for an env's thread: a hung env answers env_timeout instead of hanging clients.
     call_timeout: float = 300.0
+    max_batch: int = 1024  # actions in one batched step (SPEC 11)
+    max_num_envs: int = 256  # sub-envs of one vector instance (SPEC 12)
 
     def check(self) -> None:
         """Refuse what cannot be served, before anything is imported, bound or made."""
-        for name in ("num_episodes", "max_steps_per_episode", "max_instances"):
+        for name in ("num_episodes", "max_steps_per_episode", "max_instances", "max_batch"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.max_num_envs < 2:
+            raise ConfigError("--max-num-envs must be at least 2 (a vector instance has 2 or more sub-envs)")
         if not 0 < self.port < 65536:
             raise ConfigError("--port must be between 1 and 65535")
         if self.idle_timeout <= 0 or self.call_timeout <= 0:
@@ -91,6 +95,8 @@ ENVIRON_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "GYMSITE_SUCCESS_THRESHOLD": ("success_threshold", float),
     "GYMSITE_MAX_ENV_KWARGS_BYTES": ("max_env_kwargs_bytes", int),
     "GYMSITE_CALL_TIMEOUT": ("call_timeout", float),
+    "GYMSITE_MAX_BATCH": ("max_batch", int),
+    "GYMSITE_MAX_NUM_ENVS": ("max_num_envs", int),
 }
 
 
@@ -207,15 +213,16 @@ def engine_config(config: ServerConfig) -> EngineConfig:
 
     recorder_factory = None
     if config.run_manager:
-        from runs.manager import RunManager
+        from runs.vector import recorder_for
 
-        recorder_factory = RunManager
+        recorder_factory = recorder_for
     return EngineConfig(
         default_env_id=config.env_id, allowed_env_ids=config.allow_env, env_kwargs=dict(config.env_kwargs),
         render_mode=config.render_mode, allow_env_kwargs=config.allow_env_kwargs,
         env_kwargs_keys=frozenset(config.env_kwargs_keys), max_instances=config.max_instances,
         evict_idle=config.evict_idle, idle_timeout=config.idle_timeout,
         max_env_kwargs_bytes=config.max_env_kwargs_bytes, call_timeout=config.call_timeout,
+        max_batch=config.max_batch, max_num_envs=config.max_num_envs,
         run=RunPolicy(num_episodes=config.num_episodes, max_steps_per_episode=config.max_steps_per_episode,
                       success_threshold=config.success_threshold),
         recorder_factory=recorder_factory)

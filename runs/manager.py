@@ -14,8 +14,9 @@ from __future__ import annotations
 import math
 import threading
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -43,6 +44,24 @@ class _OpenEpisode:
     final_reward: float | None = None
 
 
+@dataclass
+class _Batch:
+    """Writes held by a batched step until it commits them at once: its steps (services.step_rows'
+    tuples, one multi-row INSERT) and the other writes, in order after them. Their memory updates are
+    applied as they are made."""
+
+    steps: list[tuple] = field(default_factory=list)
+    writes: list[_Write] = field(default_factory=list)
+
+    def take(self) -> list[_Write]:
+        """The held writes, emptied; without their memory updates (applied when they were held). The
+        rows are built here, on the owner thread: the writer's share is the INSERT alone."""
+        rows = services.step_rows(steps=self.steps) if self.steps else []
+        writes, self.steps, self.writes = self.writes, [], []
+        inserts = [_Write(lambda: services.steps_record(rows=rows))] if rows else []
+        return inserts + [_Write(w.write) for w in writes]
+
+
 def episode_success(*, info: dict, total_reward: float, threshold: float | None,
                     terminated: bool, truncated: bool, final_reward: float | None) -> bool:
     """SPEC 7: the env's own verdict, else the reward threshold, else a positive terminal reward."""
@@ -67,6 +86,7 @@ class RunManager:
         self._lock = threading.Lock()
         self._run_uuid: uuid.UUID | None = None
         self._closed = False  # the instance went away: no run control may start another run
+        self._batch: _Batch | None = None  # inside batch(): on_step's writes wait for its end
         # The current run's memory, set when its row is committed (_new_run_writes, below).
         self._state: RunState
         self._error: str
@@ -140,26 +160,63 @@ class RunManager:
                 ep.steps, ep.reward, ep.final_reward = step_num, total_reward, reward
                 self._current_step = step_num
 
-            # Built here, on the owner thread: the writer thread's share is the INSERT alone.
-            row = services.step_build(episode_id=ep.pk, step_num=step_num, action=action, observation=observation,
-                                       reward=reward, terminated=terminated, truncated=truncated, info=info,
-                                       created_at=now)
-            writes = [_Write(lambda: services.step_record(row=row), recorded)]
+            ends = []
             if terminated or truncated:
-                writes.append(self._episode_end_writes(
+                ends.append(self._episode_end_writes(
                     abandoned=False, now=now, info=info, terminated=terminated, truncated=truncated,
                     steps=step_num, reward=total_reward, final_reward=reward))
-            try:
+            if self._batch is not None:
+                self._hold((ep.pk, step_num, action, observation, reward, terminated, truncated, info, now),
+                           recorded, ends)
+            else:
+                # Built here, on the owner thread: the writer thread's share is the INSERT alone.
+                row = services.step_build(episode_id=ep.pk, step_num=step_num, action=action,
+                                           observation=observation, reward=reward, terminated=terminated,
+                                           truncated=truncated, info=info, created_at=now)
+                writes = [_Write(lambda: services.step_record(row=row), recorded), *ends]
                 # A step alone is one INSERT (services.step_record); an episode's end adds more.
-                self._write(*writes, single_statement=len(writes) == 1)
-            except LedgerFailed as exc:
-                # The env has moved on without this step on record: the run's trajectory would
-                # have a hole, so the run stops here (POST /run/reset starts a clean one).
-                self._fail(f"step {step_num} could not be recorded: {exc.message}"[:ERROR_MESSAGE_CHARS])
-                raise
+                self._write_step(step_num, writes, single_statement=len(writes) == 1)
             return truncated, StepProgress(
                 run_id=self.run_id, episode_num=ep.num, step_num=step_num, completed_episodes=self._completed,
                 total_episodes=self.config.num_episodes, run_state=self._state.value)
+
+    def _write_step(self, step_num: int, writes: list[_Write], *, single_statement: bool) -> None:
+        try:
+            self._write(*writes, single_statement=single_statement)
+        except LedgerFailed as exc:
+            # The env has moved on without this step on record: the run's trajectory would
+            # have a hole, so the run stops here (POST /run/reset starts a clean one).
+            self._fail(f"step {step_num} could not be recorded: {exc.message}"[:ERROR_MESSAGE_CHARS])
+            raise
+
+    # -- batched steps (SPEC 11) ----------------------------------------------------------------
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """The steps recorded inside it are committed together when it ends: one transaction, their
+        rows in one multi-row INSERT. Memory moves with each step (the next one's number depends on it)."""
+        with self._lock:
+            self._batch = _Batch()
+        try:
+            yield
+        finally:
+            with self._lock:
+                batch, self._batch = self._batch, None
+                if batch is not None and (batch.steps or batch.writes):
+                    # Rows alone go as one INSERT, which commits by itself.
+                    single = not batch.writes and len(batch.steps) <= services.STEPS_PER_INSERT
+                    self._write_step(self._current_step, batch.take(), single_statement=single)
+
+    def _hold(self, step: tuple, recorded: Callable[[Any], None], writes: list[_Write]) -> None:
+        """In a batch: keep the step and the writes that follow it for the batch's end; apply their
+        memory updates now."""
+        assert self._batch is not None
+        self._batch.steps.append(step)
+        self._batch.writes.extend(writes)
+        recorded(None)
+        for w in writes:
+            if w.after is not None:
+                w.after(None)
 
     def on_error(self, message: str) -> None:
         """The env raised: the run stops in `error` with the message, its open episode kept."""
@@ -239,7 +296,12 @@ class RunManager:
     # -- internals (called with the lock held) ----------------------------------------------------
 
     def _write(self, *writes: _Write, single_statement: bool = False) -> Any:
-        """Commit `writes` in one transaction, then apply their memory updates; the last one's result."""
+        """Commit `writes` in one transaction, then apply their memory updates; the last one's result.
+        Inside a batch, the writes it holds go first (an env error or a run control mid-batch)."""
+        if self._batch is not None and (self._batch.steps or self._batch.writes):
+            writes = (*self._batch.take(), *writes)
+            single_statement = False
+
         def write_all() -> list:
             return [w.write() for w in writes]
 

@@ -158,6 +158,8 @@ class Episode(CompressedObservation):
     # No index of its own: the (run, episode_num) constraint's index starts with it.
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="episodes", db_index=False)
     episode_num = models.PositiveIntegerField()
+    # Which sub-env of a vector instance played it (0-based, as in make_vec's arrays); null for a single env.
+    env_index = models.PositiveIntegerField(null=True, blank=True)
     # JSON, not BigIntegerField: seeds go up to 2**128 (numpy's SeedSequence takes any size).
     seed = models.JSONField(null=True, blank=True)
     reset_info = models.JSONField(default=dict, blank=True)

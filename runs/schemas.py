@@ -25,6 +25,8 @@ class RunStatusOut(BaseModel):
 
 class EpisodeSummary(BaseModel):
     episode_num: int
+    env_index: int | None = Field(None, description="The sub-env of a vector instance that played it (0-based); "
+                                                    "null for a single env.")
     total_steps: int
     total_reward: float
     final_reward: float | None = Field(description="Reward of the episode's last step; null before its first step.")

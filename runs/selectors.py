@@ -171,6 +171,7 @@ def _fill_open_episode(ep: Episode, live: LiveEpisode | None) -> None:
 def _episode_summary(ep: Episode, now: datetime) -> dict:
     return {
         "episode_num": ep.episode_num,
+        "env_index": ep.env_index,
         "total_steps": ep.total_steps,
         "total_reward": _num(ep.total_reward),
         "final_reward": _num(ep.final_reward),

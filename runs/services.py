@@ -78,6 +78,49 @@ def episode_open(*, run_id, episode_num: int, seed: int | None, observation: Any
     return pk
 
 
+def episodes_open(*, run_id, openings: list[tuple], started_at: datetime, first: bool) -> list[int]:
+    """A vector instance's new episodes, each (episode_num, env_index, seed, observation, info), in one
+    INSERT ... RETURNING; their ids in order. By hand because bulk_create's own work cost several times
+    the INSERT on the vector step path; the model's other fields get their defaults, as bulk_create gives."""
+    db = connections[DEFAULT_DB_ALIAS]
+    quote = db.ops.quote_name
+    defaults = {f.attname: f.get_default() for f in _EPISODE_FIELDS}
+    params: list = []
+    for num, index, seed, observation, info in openings:
+        values = {**defaults, "run_id": run_id, "episode_num": num, "env_index": index, "seed": seed,
+                  "reset_info": finite_json(info), "started_at": started_at, **pack_observation(observation)}
+        params.extend(f.get_db_prep_save(values[f.attname], db) for f in _EPISODE_FIELDS)
+    columns = ", ".join(quote(f.column) for f in _EPISODE_FIELDS)
+    row = f"({', '.join(['%s'] * len(_EPISODE_FIELDS))})"
+    sql = (f"INSERT INTO {quote(Episode._meta.db_table)} ({columns}) VALUES {', '.join([row] * len(openings))} "
+           f"RETURNING {quote(Episode._meta.pk.column)}")
+    with db.cursor() as cursor:
+        cursor.execute(sql, params)
+        ids = [pk for (pk,) in cursor.fetchall()]
+    if first:
+        Run.objects.filter(pk=run_id).update(started_at=started_at)
+    return ids
+
+
+_EPISODE_FIELDS = [f for f in Episode._meta.concrete_fields if not f.primary_key]
+
+
+def episodes_close(*, closes: list[dict]) -> None:
+    """episode_close for many episodes (a vector step's), in one executemany of one UPDATE."""
+    db = connections[DEFAULT_DB_ALIAS]
+    ops, quote = db.ops, db.ops.quote_name
+    table, pk = quote(Episode._meta.db_table), quote(Episode._meta.pk.column)
+    sql = f"UPDATE {table} SET {', '.join(f'{quote(name)} = %s' for name in _CLOSE_FIELDS)} WHERE {pk} = %s"
+    params = [[ops.adapt_datetimefield_value(c["ended_at"]) if name == "ended_at" else c[name]
+               for name in _CLOSE_FIELDS] + [c["episode_id"]] for c in closes]
+    with db.cursor() as cursor:
+        cursor.executemany(sql, params)
+
+
+_CLOSE_FIELDS = ("ended_at", "total_steps", "total_reward", "final_reward", "terminated", "truncated", "done",
+                 "success", "abandoned")
+
+
 def episode_close(*, episode_id: int, ended_at: datetime, total_steps: int, total_reward: float,
                   final_reward: float | None, terminated: bool, truncated: bool, done: bool, success: bool,
                   abandoned: bool) -> None:
@@ -163,7 +206,7 @@ def step_record(*, row: list) -> None:
     db = connections[DEFAULT_DB_ALIAS]  # once: every read through the `connection` proxy is a thread-local lookup
     db.ensure_connection()
     with db.wrap_database_errors:
-        db.connection.execute(_step_insert_sql(db.vendor), row)
+        db.connection.execute(_step_insert_sql(db.vendor, 1), row)
 
 
 def json_text(value: Any) -> str:
@@ -178,7 +221,10 @@ def json_text(value: Any) -> str:
 def _observation_columns(observation: Any) -> tuple[str | None, bytes | None]:
     """(observation_json text, observation_zlib) of a step: small plain observations inline, as
     pack_observation keeps them, from one encoding; images, frames and large ones by pack_observation."""
-    plain = observation.json() if isinstance(observation, Observation) and not observation.image else None
+    if isinstance(observation, Observation):
+        plain = None if observation.image else observation.json()
+    else:  # the codec's JSON of one (a vector instance's sub-env observation)
+        plain = observation
     if plain is not None and not (isinstance(plain, list) and plain and isinstance(plain[0], list)):
         text = json_text(plain)
         if len(text) <= OBSERVATION_INLINE_BYTES:
@@ -200,16 +246,38 @@ def _as_is(text: str) -> str:
     return text
 
 
+def step_rows(*, steps: list[tuple]) -> list[list]:
+    """step_build for many steps (a batch's, a vector step's), each (episode_id, step_num, action,
+    observation, reward, terminated, truncated, info, created_at)."""
+    return [step_build(episode_id=episode_id, step_num=step_num, action=action, observation=observation,
+                       reward=reward, terminated=terminated, truncated=truncated, info=info, created_at=created_at)
+            for episode_id, step_num, action, observation, reward, terminated, truncated, info, created_at in steps]
+
+
+def steps_record(*, rows: list[list]) -> None:
+    """Many steps' rows (step_build) in multi-row INSERTs of up to STEPS_PER_INSERT rows each: a
+    batched or vector step is one statement, not one per row."""
+    db = connections[DEFAULT_DB_ALIAS]
+    db.ensure_connection()
+    with db.wrap_database_errors:
+        for start in range(0, len(rows), STEPS_PER_INSERT):
+            chunk = rows[start:start + STEPS_PER_INSERT]
+            db.connection.execute(_step_insert_sql(db.vendor, len(chunk)), [value for row in chunk for value in row])
+
+
+# 10 parameters a row: well under SQLite's 32,766 and PostgreSQL's 65,535 bound parameters a statement.
+STEPS_PER_INSERT = 1024
+
 _STEP_FIELDS = [f for f in Step._meta.concrete_fields if not f.primary_key]
 
 
-@functools.cache
-def _step_insert_sql(vendor: str) -> str:
+
+@functools.lru_cache(maxsize=256)
+def _step_insert_sql(vendor: str, rows: int) -> str:
     quote = connection.ops.quote_name
     columns = ", ".join(quote(f.column) for f in _STEP_FIELDS)
-    placeholder = _placeholder(vendor)
-    return (f"INSERT INTO {quote(Step._meta.db_table)} ({columns}) "
-            f"VALUES ({', '.join([placeholder] * len(_STEP_FIELDS))})")
+    row = f"({', '.join([_placeholder(vendor)] * len(_STEP_FIELDS))})"
+    return f"INSERT INTO {quote(Step._meta.db_table)} ({columns}) VALUES {', '.join([row] * rows)}"
 
 
 def runs_interrupt_stale(*, keep: list | None = None, reason: str = "interrupted") -> int:

@@ -80,13 +80,21 @@ def test_it_lists_every_tool_with_a_description_and_an_output_schema(door):
         assert tool.description and tool.output_schema and tool.output_schema["type"] == "object", tool.name
         assert tool.input_schema.get("additionalProperties") is False, tool.name
     assert "instance_id" in tools["step_env"].input_schema["properties"]
-    assert tools["step_env"].output_schema["properties"].keys() >= {"observation", "reward", "done", "run_progress"}
+    # One step, a batch or a vector step: each answer is a model of its own.
+    schema = tools["step_env"].output_schema
+    step, batch, vector = (schema["$defs"][arm["$ref"].rsplit("/", 1)[1]]["properties"] for arm in schema["anyOf"])
+    assert step.keys() >= {"observation", "reward", "done", "run_progress"}
+    assert batch.keys() >= {"steps", "observations", "rewards", "terminated", "truncated", "infos", "done"}
+    assert vector.keys() >= {"observation", "reward", "terminated", "truncated", "done", "info"}
 
 
 def test_step_env_action_is_typed_by_the_env_action_space(door):
     tools = list_tools(door(**CARTPOLE))
-    assert tools["step_env"].input_schema["properties"]["action"]["type"] == "integer"
-    assert tools["step_env"].input_schema["required"] == ["action"]
+    properties = tools["step_env"].input_schema["properties"]
+    assert properties["action"]["type"] == "integer"
+    # action or a batch of actions: the schema requires neither; step_env refuses neither and both.
+    assert "required" not in tools["step_env"].input_schema
+    assert {"type": "array", "items": {}, "minItems": 1} in properties["actions"]["anyOf"]
 
 
 def test_with_several_envs_the_action_schema_is_any_of_theirs(door):
@@ -177,7 +185,7 @@ def test_an_unknown_argument_is_refused_not_ignored(door):
 
 
 @pytest.mark.parametrize("tool, args, detail", [
-    ("step_env", {}, "'action' is required"),
+    ("step_env", {}, "'action' is required (or 'actions', a batch)"),
     ("step_env", {"action": 1, "foo": 2}, "'foo' is not a known field"),
     ("reset_env", {"options": 5}, "'options': Input should be a valid dictionary"),
     ("get_env_info", {"instance_id": 5}, "'instance_id': Input should be a valid string"),

@@ -60,7 +60,7 @@ def test_statistics_have_the_documented_shape_and_totals():
     assert stats["start_time"].endswith("+00:00") and stats["end_time"] is None and stats["duration"] > 0
     assert [e["episode_num"] for e in stats["episodes"]] == [1, 2, 3]
     assert stats["episodes"][0] == {
-        "episode_num": 1, "total_steps": 4, "total_reward": 4.0, "final_reward": 1.0, "done": True,
+        "episode_num": 1, "env_index": None, "total_steps": 4, "total_reward": 4.0, "final_reward": 1.0, "done": True,
         "terminated": True, "truncated": False, "abandoned": False, "success": True, "duration": 0.004,
     }
 

@@ -13,10 +13,12 @@ from typing import Any, TypeVar
 
 from gymenv import catalogue
 from gymenv.engine.describe import catalogue_entry
-from gymenv.engine.instance import Instance
+from gymenv.engine.instance import Instance, Progress
 from gymenv.engine.recorder import EpisodeRecorder, RecorderFactory, RunPolicy
+from gymenv.engine.vector import VectorInstance, VectorOptions
 from gymenv.env_kwargs import check_client_env_kwargs
 from gymenv.schemas import (
+    BatchStepOut,
     CloseOut,
     DeletedOut,
     EnvInfoOut,
@@ -60,6 +62,8 @@ class EngineConfig:
     call_timeout: float
     run: RunPolicy | None
     recorder_factory: RecorderFactory | None
+    max_batch: int  # actions in one batched step
+    max_num_envs: int  # sub-envs of one vector instance
 
     def __post_init__(self):
         # The default env is always allowed; keep the operator's order, no duplicates.
@@ -156,11 +160,21 @@ class Engine:
 
     def create_sync(self, *, env_id: str | None = None, env_kwargs: Any = None, render_mode: str | None = None,
                     num_episodes: int | None = None, max_steps_per_episode: int | None = None,
-                    obs_format: str | None = None) -> Instance:
+                    obs_format: str | None = None, num_envs: int | None = None,
+                    vectorization_mode: str | None = None, autoreset_mode: str | None = None) -> Instance:
+        vector = None
+        if num_envs is not None or vectorization_mode is not None or autoreset_mode is not None:
+            if num_envs is None:
+                raise InvalidArgument("vectorization_mode and autoreset_mode open a vector instance: give num_envs too")
+            vector = VectorOptions.checked(num_envs=num_envs, vectorization_mode=vectorization_mode,
+                                           autoreset_mode=autoreset_mode, max_num_envs=self.config.max_num_envs,
+                                           render_mode=render_mode)
         env_id, env_kwargs, render_mode = self.check_create(env_id, env_kwargs, render_mode)
+        if vector is not None:
+            render_mode = None  # the env's best mode would be picked: vector instances do not render
         policy = self._policy(num_episodes, max_steps_per_episode)
         self.reap_idle()
-        inst = self._new_instance(uuid.uuid4().hex[:12], env_id, env_kwargs, render_mode, policy, obs_format)
+        inst = self._new_instance(uuid.uuid4().hex[:12], env_id, env_kwargs, render_mode, policy, obs_format, vector)
         try:
             inst.call_sync(inst.op_open)
         except Exception as exc:
@@ -196,13 +210,16 @@ class Engine:
                        max_steps_per_episode=max_steps or base.max_steps_per_episode)
 
     def _new_instance(self, instance_id: str, env_id: str, env_kwargs: dict, render_mode: str | None,
-                      policy: RunPolicy | None, obs_format: str | None = None) -> Instance:
+                      policy: RunPolicy | None, obs_format: str | None = None,
+                      vector: VectorOptions | None = None) -> Instance:
         with self._lock:
             if len(self._instances) >= self.config.max_instances and not self._evict_one():
                 raise InstanceLimit(f"this server keeps at most {self.config.max_instances} live instances")
-            inst = Instance(instance_id=instance_id, env_id=env_id, env_kwargs=env_kwargs, render_mode=render_mode,
-                            policy=policy, recorder_factory=self.config.recorder_factory,
-                            call_timeout=self.config.call_timeout, obs_format=obs_format)
+            options: dict[str, Any] = {
+                "instance_id": instance_id, "env_id": env_id, "env_kwargs": env_kwargs, "render_mode": render_mode,
+                "policy": policy, "recorder_factory": self.config.recorder_factory,
+                "call_timeout": self.config.call_timeout, "obs_format": obs_format}
+            inst = Instance(**options) if vector is None else VectorInstance(vector=vector, **options)
             self._instances[instance_id] = inst
         return inst
 
@@ -236,6 +253,15 @@ class Engine:
 
     async def step(self, instance_id: str, action: Any, obs_format: str | None = None) -> StepOut:
         return await self._on_owner(instance_id, lambda i: i.op_step, action, obs_format)
+
+    async def step_batch(self, instance_id: str, actions: Any, obs_format: str | None = None, last_only: bool = False,
+                         progress: Progress | None = None) -> BatchStepOut:
+        """SPEC 11: up to max_batch actions in one call (checked here, before the owner thread is asked)."""
+        if not isinstance(actions, list) or not 1 <= len(actions) <= self.config.max_batch:
+            given = f"{len(actions)} actions" if isinstance(actions, list) else f"a {type(actions).__name__}"
+            raise InvalidArgument(f"actions must be a list of 1 to {self.config.max_batch} actions "
+                                  f"(this server's --max-batch), got {given}")
+        return await self._on_owner(instance_id, lambda i: i.op_step_batch, actions, obs_format, last_only, progress)
 
     async def render(self, instance_id: str, mode: str | None = None) -> RenderOut:
         return await self._on_owner(instance_id, lambda i: i.op_render, mode)

@@ -11,18 +11,20 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import nullcontext
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.envs.registration import EnvSpec
 
 from gymenv import catalogue, meanings, spaces
 from gymenv.engine.describe import describe_env
 from gymenv.engine.owner import OwnerThread
 from gymenv.engine.recorder import EpisodeRecorder, RecorderFactory, RecorderSpec, RunPolicy
 from gymenv.observations import Observation, check_format, default_format, png_bytes
-from gymenv.schemas import MAX_SEED, CloseOut, EnvInfo, RenderOut, ResetOut, SampleOut, StepOut
+from gymenv.schemas import MAX_SEED, BatchStepOut, CloseOut, EnvInfo, RenderOut, ResetOut, SampleOut, StepOut
 from gymenv.schemas import Instance as InstanceSummary
 from gymenv.spaces.messages import clip
 from gymsite.errors import (
@@ -35,10 +37,14 @@ from gymsite.errors import (
 )
 
 T = TypeVar("T")
+Progress = Callable[[int, int], None]  # (steps taken, steps asked): called from the owner thread
+PROGRESS_EVERY = 64  # steps between two progress reports of a batch
 
 
 class Instance:
     """One live env. Every env call runs on this instance's owner thread, in order."""
+
+    num_envs: int | None = None  # a vector instance's sub-envs (gymenv/engine/vector.py)
 
     def __init__(self, *, instance_id: str, env_id: str, env_kwargs: dict, render_mode: str | None,
                  policy: RunPolicy | None, recorder_factory: RecorderFactory | None, call_timeout: float,
@@ -168,13 +174,17 @@ class Instance:
         # Here, off the event loop and once per make (it warms the docs cache too): env_info reads it
         # while the env steps, or after close.
         self.described = describe_env(self.env_id, self.env)
+        self._open_recorder(self.env.spec)
+
+    def _open_recorder(self, spec: EnvSpec | None) -> None:
+        """The recorder, once per instance (a vector instance's records its num_envs sub-envs)."""
         if self._recorder_factory is not None and self.run is None:
             assert self.policy is not None
-            spec = self.env.spec
             self.run = self._recorder_factory(RecorderSpec(
                 instance_id=self.instance_id, env_id=self.env_id, env_kwargs=self.env_kwargs,
                 env_spec=catalogue.spec_json(spec) if spec else None,
-                reward_threshold=spec.reward_threshold if spec else None, policy=self.policy))
+                reward_threshold=spec.reward_threshold if spec else None, policy=self.policy,
+                num_envs=self.num_envs))
 
     def op_reset(self, seed: int | None = None, options: dict | None = None, obs_format: str | None = None) -> ResetOut:
         check_seed(seed)
@@ -233,6 +243,59 @@ class Instance:
         self.episode_over = terminated or truncated
         return StepOut(observation=observation.wire(fmt), reward=finite, terminated=terminated, truncated=truncated,
                        done=self.episode_over, info=info_json, run_progress=progress)
+
+    def op_step_batch(self, data: list, obs_format: str | None = None, last_only: bool = False,
+                      progress: Progress | None = None) -> BatchStepOut:
+        """SPEC 11: the actions in order until the list or the episode ends. Every action is checked
+        before the env moves; the recorder commits all the steps taken at once, before the answer."""
+        if self.env is None or self.needs_reset:
+            raise ResetRequired("call reset before step: this instance has no episode in progress")
+        if self.episode_over:
+            raise EpisodeOver("the episode is over (terminated or truncated); call reset to start the next one")
+        env = self.env
+        fmt = self._format(obs_format)
+        actions = []
+        for i, item in enumerate(data):
+            try:
+                actions.append(spaces.decode(env.action_space, item))
+            except spaces.ActionError as exc:
+                raise InvalidAction(f"actions[{i}]: {exc}; no action of the batch was taken") from None
+        if self.run is not None:
+            self.run.before_step()
+        observations: list[Observation] = []
+        rewards: list[float | None] = []
+        terminated: list[bool] = []
+        truncated: list[bool] = []
+        infos: list[dict] = []
+        run_progress = None
+        with self.run.batch() if self.run is not None else nullcontext():
+            for i, (item, action) in enumerate(zip(data, actions, strict=True), 1):
+                try:
+                    obs, reward, term, trunc, info = env.step(action)
+                except Exception as exc:
+                    raise self._env_failed(exc) from exc
+                reward = float(reward)
+                finite = reward if math.isfinite(reward) else None
+                observation, info_json = Observation(env.observation_space, obs), spaces.to_json(info)
+                term, trunc = bool(term), bool(trunc)
+                if self.run is not None:
+                    trunc, run_progress = self.run.on_step(action=item, observation=observation, reward=finite,
+                                                           terminated=term, truncated=trunc, info=info_json)
+                observations.append(observation)
+                rewards.append(finite)
+                terminated.append(term)
+                truncated.append(trunc)
+                infos.append(info_json)
+                self.episode_over = term or trunc
+                if self.episode_over:
+                    break
+                if progress is not None and i % PROGRESS_EVERY == 0:
+                    progress(i, len(data))
+        if last_only:
+            observations, infos = observations[-1:], infos[-1:]
+        return BatchStepOut(steps=len(rewards), observations=[o.wire(fmt) for o in observations], rewards=rewards,
+                            terminated=terminated, truncated=truncated, infos=infos, done=self.episode_over,
+                            run_progress=run_progress)
 
     def op_render(self, mode: str | None = None) -> RenderOut:
         if mode is not None and not isinstance(mode, str):

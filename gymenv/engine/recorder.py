@@ -8,12 +8,13 @@ run manager is off and nothing is recorded.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from gymenv.schemas import ResetProgress, StepProgress
+from gymenv.schemas import ResetProgress, StepProgress, VectorResetProgress, VectorStepProgress
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,34 @@ class RecorderSpec:
     env_spec: dict | None
     reward_threshold: float | None
     policy: RunPolicy
+    num_envs: int | None = None  # a vector instance's sub-envs: its recorder is a VectorRecorder
+
+
+class VectorRecorder(Protocol):
+    """A vector instance's recorder (SPEC 12): each sub-env plays its own episodes, recorded with its
+    env_index; every call records one request's N steps (or resets) in one transaction."""
+
+    @property
+    def run_id(self) -> str: ...
+
+    def before_reset(self) -> None: ...
+
+    def on_reset(self, *, seeds: list[int | None], observations: list, infos: list[dict],
+                 mask: list[bool] | None) -> VectorResetProgress:
+        """Sub-env i (all of them, or those `mask` names) starts an episode with seeds[i]."""
+        ...
+
+    def before_step(self) -> None: ...
+
+    def on_step(self, *, actions: list, observations: list, rewards: list[float | None], terminated: list[bool],
+                truncated: list[bool], infos: list[dict], resets: list[tuple[int, Any, dict]]) -> VectorStepProgress:
+        """Record sub-env i's step where it has an episode open (the others' entries are autoreset steps
+        and are skipped), then open an episode for each (env_index, observation, info) in `resets`."""
+        ...
+
+    def on_error(self, message: str) -> None: ...
+
+    def close(self, reason: str) -> None: ...
 
 
 class EpisodeRecorder(Protocol):
@@ -53,6 +82,11 @@ class EpisodeRecorder(Protocol):
     def on_step(self, *, action: Any, observation: Any, reward: float | None, terminated: bool, truncated: bool,
                 info: dict) -> tuple[bool, StepProgress]:
         """Record a step; returns (truncated, progress): the run's step limit truncates the episode."""
+        ...
+
+    def batch(self) -> AbstractContextManager[None]:
+        """A batched step (SPEC 11): the on_step calls made inside it are committed together, in one
+        transaction, when it exits without an exception (raising LedgerFailed if they cannot be)."""
         ...
 
     def on_error(self, message: str) -> None: ...
@@ -74,4 +108,5 @@ class EpisodeRecorder(Protocol):
     def resume(self) -> BaseModel: ...
 
 
-RecorderFactory = Callable[[RecorderSpec], EpisodeRecorder]
+# Returns a VectorRecorder when the spec has num_envs (the run controls are the same on both).
+RecorderFactory = Callable[[RecorderSpec], Any]

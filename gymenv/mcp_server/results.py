@@ -55,7 +55,7 @@ def observed(answer: BaseModel) -> CallToolResult:
 
 def summary(body: dict) -> str:
     """A short account of a reset or step answer for clients that read text only."""
-    parts = [f"{name} {json.dumps(body[name])}" for name in ("reward", "terminated", "truncated", "done")
+    parts = [f"{name} {json.dumps(body[name])}" for name in ("steps", "reward", "terminated", "truncated", "done")
              if name in body]
     obs = body.get("observation")
     if isinstance(obs, dict) and "encoding" in obs:

@@ -1,14 +1,16 @@
 """The twelve tools: each checks its arguments, calls one engine or run-manager method and sends the answer."""
 
+import asyncio
 import logging
-from collections.abc import Callable
-from typing import Annotated, Any, TypeVar, cast
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Literal, TypeVar, cast
 
 import anyio.to_thread
 from django.db import close_old_connections
+from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, ImageContent, TextContent, ToolAnnotations
-from pydantic import Field, StrictInt, ValidationError, WithJsonSchema
+from pydantic import ConfigDict, Field, RootModel, StrictInt, ValidationError, WithJsonSchema
 
 from gymenv.mcp_server.agent_text import EnvDocs
 from gymenv.mcp_server.arguments import InstanceId, forbidding_unknown, refusal
@@ -17,6 +19,7 @@ from gymenv.mcp_server.results import failure, observed, success
 from gymenv.schemas import (
     OBS_FORMAT,
     SEED_SCHEMA,
+    BatchStepOut,
     CloseOut,
     DeletedOut,
     EnvInfoOut,
@@ -27,8 +30,10 @@ from gymenv.schemas import (
     ResetOut,
     SampleOut,
     StepOut,
+    VectorResetOut,
+    VectorStepOut,
 )
-from gymsite.errors import GymsiteError
+from gymsite.errors import GymsiteError, InvalidArgument
 from runs.schemas import RunResetOut, RunStatisticsOut, RunStatusOut
 
 log = logging.getLogger(__name__)
@@ -41,6 +46,25 @@ DESTRUCTIVE = ToolAnnotations(read_only_hint=False, destructive_hint=True, open_
 # and the SDK publishes and checks `Model` as the output schema.
 
 T = TypeVar("T")
+
+
+# step_env's action when none is sent (null is an action, which the space refuses): a default the
+# schema does not show.
+_ABSENT = object()
+NO_ACTION = Field(default_factory=lambda: _ABSENT)
+
+
+class StepEnvOut(RootModel[StepOut | BatchStepOut | VectorStepOut]):
+    """step_env's answer: one step, a batch, or a vector instance's step. A model (the SDK would wrap a
+    bare union in {"result": ...}) whose schema says it is an object, as MCP's outputSchema must be."""
+
+    model_config = ConfigDict(json_schema_extra={"type": "object"})
+
+
+class ResetEnvOut(RootModel[ResetOut | VectorResetOut]):
+    """reset_env's answer: a single instance's or a vector instance's."""
+
+    model_config = ConfigDict(json_schema_extra={"type": "object"})
 
 
 def all_tools(engine, docs: EnvDocs) -> list[Tool]:
@@ -60,7 +84,8 @@ class GymTool(Tool):
       as the tool error's text: pydantic's multi-line dump, where REST gives one line and a code.
     The body is base.py's own minus those two: validate, call, convert_result (which publishes and checks
     the output model, and passes isError results through). Context injection and Resolve(...) parameters,
-    which base.py also handles, are not used by these tools.
+    which base.py also handles, are not used by these tools; a tool with a Context parameter gets the
+    request's context, as base.py:165-166 passes it (step_env reports a long batch's progress through it).
     """
 
     async def run(self, arguments: dict[str, Any], context: Any, convert_result: bool = False) -> Any:
@@ -68,6 +93,8 @@ class GymTool(Tool):
             kwargs = self.fn_metadata.arg_model.model_validate(arguments).model_dump_one_level()
         except ValidationError as exc:
             return failure(refusal(self.name, exc))
+        if self.context_kwarg is not None:
+            kwargs[self.context_kwarg] = context
         try:
             result = await self.fn(**kwargs)
             return self.fn_metadata.convert_result(result) if convert_result else result
@@ -104,12 +131,29 @@ def env_tools(engine, docs: EnvDocs) -> list[Tool]:
     Options = Annotated[dict[str, Any] | None, Field(description="Env-specific reset options (rarely needed).")]
     Mode = Annotated[str | None, Field(description="Render mode; only the instance's own (see get_env_info).")]
 
+    Actions = Annotated[list[Any] | None, Field(
+        min_length=1, description="Instead of action, a batch: actions taken in order until the list or the "
+                                  "episode ends, all checked before the first; the answer has one entry per "
+                                  "step in observations, rewards, terminated, truncated and infos.")]
+    Return = Annotated[Literal["all", "last"], Field(
+        description="For a batch: last keeps only the last step's observation and info (rewards stay complete).")]
+
     async def reset_env(seed: Seed = None, options: Options = None, obs_format: Format = None,
-                        instance_id: InstanceId = None) -> Annotated[CallToolResult, ResetOut]:
+                        instance_id: InstanceId = None) -> Annotated[CallToolResult, ResetEnvOut]:
         return observed(await engine.reset(instance_id, seed=seed, options=options, obs_format=obs_format))
 
-    async def step_env(action: Action, obs_format: Format = None,
-                       instance_id: InstanceId = None) -> Annotated[CallToolResult, StepOut]:
+    async def step_env(ctx: Context, action: Action = NO_ACTION, actions: Actions = None,
+                       batch_return: Return = "all", obs_format: Format = None, instance_id: InstanceId = None,
+                       ) -> Annotated[CallToolResult, StepEnvOut]:
+        given = action is not _ABSENT
+        if given and actions is not None:
+            raise InvalidArgument("invalid arguments for step_env: send either action (one step) or actions "
+                                  "(a batch), not both")
+        if not given and actions is None:
+            raise InvalidArgument("invalid arguments for step_env: 'action' is required (or 'actions', a batch)")
+        if actions is not None:
+            return observed(await with_progress(ctx, lambda report: engine.step_batch(
+                instance_id, actions, obs_format=obs_format, last_only=batch_return == "last", progress=report)))
         return observed(await engine.step(instance_id, action, obs_format=obs_format))
 
     async def render_env(mode: Mode = None, instance_id: InstanceId = None) -> Annotated[CallToolResult, RenderOut]:
@@ -136,7 +180,9 @@ def env_tools(engine, docs: EnvDocs) -> list[Tool]:
         make_tool(step_env, annotations=WRITE, description=(
             "Apply one action to an env instance. Returns the next observation, the reward for this step, "
             "terminated (the episode reached an end state), truncated (it hit a time or step limit), "
-            "done (either: call reset_env next; stepping again is an error), info and run_progress.\n\n"
+            "done (either: call reset_env next; stepping again is an error), info and run_progress. With "
+            "actions instead of action, a batch: the answer lists every step taken (progress is reported on "
+            "long batches). A vector instance's action is a list of one action per sub-env.\n\n"
             + docs.actions())),
         make_tool(render_env, annotations=READ, description=(
             "Look at an env instance's current frame: a PNG image for rgb_array instances, text for ansi "
@@ -164,13 +210,23 @@ def instance_tools(engine, docs: EnvDocs) -> list[Tool]:
     RenderMode = Annotated[str | None, Field(description="rgb_array or ansi; the env's best mode when absent.")]
     NumEpisodes = Annotated[StrictInt | None, Field(ge=1, le=1_000_000, description="Episodes in this instance's run.")]
     MaxSteps = Annotated[StrictInt | None, Field(ge=1, le=100_000_000, description="Step limit per episode.")]
+    NumEnvs = Annotated[StrictInt | None, Field(description=(
+        "Open a vector instance of this many sub-envs (2 to the server's limit), stepped together: its "
+        "actions and answers are lists of num_envs."))]
+    VectorizationMode = Annotated[Literal["sync", "async"] | None, Field(
+        description="With num_envs: sync (the default) or async (a process per sub-env).")]
+    AutoresetModeArg = Annotated[Literal["next_step", "same_step", "disabled"] | None, Field(
+        description="With num_envs: when an ended sub-env resets (next_step by default, as gymnasium).")]
 
     async def create_env(env_id: EnvId = None, env_kwargs: EnvKwargs = None, render_mode: RenderMode = None,
                          num_episodes: NumEpisodes = None, max_steps_per_episode: MaxSteps = None,
-                         obs_format: Format = None) -> Annotated[CallToolResult, InstanceOut]:
+                         obs_format: Format = None, num_envs: NumEnvs = None,
+                         vectorization_mode: VectorizationMode = None,
+                         autoreset_mode: AutoresetModeArg = None) -> Annotated[CallToolResult, InstanceOut]:
         return success(await engine.create(env_id=env_id, env_kwargs=env_kwargs, render_mode=render_mode,
                                            num_episodes=num_episodes, max_steps_per_episode=max_steps_per_episode,
-                                           obs_format=obs_format))
+                                           obs_format=obs_format, num_envs=num_envs,
+                                           vectorization_mode=vectorization_mode, autoreset_mode=autoreset_mode))
 
     async def list_envs() -> Annotated[CallToolResult, InstanceListOut]:
         return success(engine.list())
@@ -217,6 +273,38 @@ def run_tools(engine) -> list[Tool]:
             "End an instance's current run and start a new one with a fresh episode count. Needed once a run "
             "is completed (reset_env then answers run_completed); the old run stays in the ledger.")),
     ]
+
+
+async def with_progress(ctx: Context, call: Callable[[Callable[[int, int], None]], Awaitable[T]]) -> T:
+    """Awaits `call(report)`, sending each report(done, total) the owner thread makes as the request's
+    notifications/progress (the SDK sends nothing when the client gave no progress token)."""
+    loop = asyncio.get_running_loop()
+    reports: asyncio.Queue[tuple[int, int]] = asyncio.Queue()
+
+    def report(done: int, total: int) -> None:
+        loop.call_soon_threadsafe(reports.put_nowait, (done, total))
+
+    task = asyncio.ensure_future(call(report))
+    try:
+        while True:
+            getter = asyncio.ensure_future(reports.get())
+            finished, _ = await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
+            if getter in finished:
+                await ctx.report_progress(*_worded(getter.result()))
+                continue
+            getter.cancel()
+            # The owner thread queued every report before it answered (one FIFO of callbacks): send the rest.
+            while not reports.empty():
+                await ctx.report_progress(*_worded(reports.get_nowait()))
+            return task.result()
+    finally:
+        if not task.done():  # the client went away: the batch still runs to its end on the owner thread
+            task.cancel()
+
+
+def _worded(report: tuple[int, int]) -> tuple[int, int, str]:
+    done, total = report
+    return done, total, f"{done} of {total} steps"
 
 
 async def off_loop(fn: Callable[[], T]) -> T:

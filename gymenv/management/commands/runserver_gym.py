@@ -43,6 +43,10 @@ class Command(BaseCommand):
                             help="allow a non-loopback bind without a token")
         parser.add_argument("--success-threshold", type=float, default=UNSET, metavar="X",
                             help="episode return that counts as success (default: the spec's reward_threshold)")
+        parser.add_argument("--max-batch", type=int, default=UNSET, metavar="K",
+                            help="actions in one batched step (1024)")
+        parser.add_argument("--max-num-envs", type=int, default=UNSET, metavar="N",
+                            help="sub-envs of one vector instance (256)")
 
     def handle(self, *args, **opts):
         try:
@@ -65,6 +69,7 @@ class Command(BaseCommand):
             "max_steps_per_episode": opts["max_steps_per_episode"], "run_manager": opts["run_manager"],
             "token": opts["token"], "max_instances": opts["max_instances"], "idle_timeout": opts["idle_timeout"],
             "insecure": opts["insecure"], "success_threshold": opts["success_threshold"],
+            "max_batch": opts["max_batch"], "max_num_envs": opts["max_num_envs"],
             "env_kwargs": None if opts["env_kwargs"] is None else serving.parse_env_kwargs(opts["env_kwargs"]),
         }
         for name in ("imports", "allow_env"):
