@@ -221,10 +221,9 @@ def json_text(value: Any) -> str:
 def _observation_columns(observation: Any) -> tuple[str | None, bytes | None]:
     """(observation_json text, observation_zlib) of a step: small plain observations inline, as
     pack_observation keeps them, from one encoding; images, frames and large ones by pack_observation."""
-    if isinstance(observation, Observation):
-        plain = None if observation.image else observation.json()
-    else:  # the codec's JSON of one (a vector instance's sub-env observation)
-        plain = observation
+    # An Observation, or the codec's JSON of one (a vector instance's sub-env observation).
+    image = isinstance(observation, Observation) and observation.image
+    plain = None if image else observation.json() if isinstance(observation, Observation) else observation
     if plain is not None and not (isinstance(plain, list) and plain and isinstance(plain[0], list)):
         text = json_text(plain)
         if len(text) <= OBSERVATION_INLINE_BYTES:

@@ -4,12 +4,11 @@ import anyio
 import gymnasium as gym
 import numpy as np
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from mcp import Client
 
 from runs import ledger
 from runs.models import Step
+from tests.sql_statements import sql_statements
 
 CARTPOLE = {"env_id": "CartPole-v1"}
 
@@ -105,12 +104,11 @@ def test_a_batchs_steps_are_committed_in_one_insert(door, monkeypatch):
     monkeypatch.setattr(ledger._writer, "inline", True)  # on PostgreSQL too: the writes run on this thread
     d.rest.post("/reset", {"seed": 4})
     observation = d.rest.post("/step", {"action": 1}).body["observation"]
-    with CaptureQueriesContext(connection) as queries, manager.batch():
+    with sql_statements() as statements, manager.batch():
         for step in range(20):
             manager.on_step(action=step % 2, observation=observation, reward=1.0, terminated=False,
                             truncated=False, info={})
-    inserts = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("INSERT")]
-    assert len(inserts) == 1 and len(queries.captured_queries) == 1, [q["sql"][:80] for q in queries]
+    assert statements == ["INSERT"]
     assert Step.objects.filter(episode__run_id=manager.run_id).count() == 21
 
 

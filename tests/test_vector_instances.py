@@ -3,11 +3,10 @@
 import gymnasium as gym
 import numpy as np
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from gymnasium.vector import AutoresetMode
 
 from runs import ledger
+from tests.sql_statements import sql_statements
 
 CARTPOLE = {"env_id": "CartPole-v1"}
 LEFT = [0, 0, 0, 0]
@@ -154,11 +153,9 @@ def test_a_vector_step_is_one_statement_unless_an_episode_ends(door, monkeypatch
     inst = d.engine.get(path.rsplit("/", 1)[1])
 
     def statements(step) -> list[str]:
-        with CaptureQueriesContext(connection) as queries:
-            step()  # on this thread, so that its queries are seen here
-        # An executemany is logged as "N times: SQL"; SQLite's BEGIN and COMMIT are logged, PostgreSQL's are not.
-        kinds = [q["sql"].split(" times: ")[-1].split()[0] for q in queries.captured_queries]
-        return [kind for kind in kinds if kind not in ("BEGIN", "COMMIT")]
+        with sql_statements() as kinds:
+            step()  # on this thread, so that its statements are seen here
+        return kinds
 
     assert statements(lambda: inst.op_step(LEFT)) == ["INSERT"]
     for _ in range(6):

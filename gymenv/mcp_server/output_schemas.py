@@ -50,12 +50,14 @@ def _lean(node: Any, definitions: dict, seen: tuple[str, ...], *, nested: bool) 
         # Keywords beside a $ref are ignored by draft-07: merge them into the inlined definition.
         return _lean({**definitions[name], **{k: v for k, v in node.items() if k != "$ref"}}, definitions,
                      (*seen, name), nested=nested)
-    out = {}
+    out: dict[str, Any] = {}
     for key, value in node.items():
         if key in ("title", "$defs"):
             continue
         if key == "properties":
             out[key] = {name: _lean(sub, definitions, seen, nested=True) for name, sub in value.items()}
+        elif key == "anyOf" and not nested:  # the answer's own arms (step_env: one step, a batch, a vector step)
+            out[key] = [_lean(arm, definitions, seen, nested=False) for arm in value]
         elif key in ("default", "enum", "const", "examples"):  # data, not schemas
             out[key] = value
         else:
