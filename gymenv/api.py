@@ -46,13 +46,14 @@ async def reset(request, instance_id: str, body: ResetIn | None = None):
     """Resets the env (a new episode of the current run) and returns the first observation."""
     body = body or ResetIn()
     return answer(await request.engine.reset(instance_id, seed=body.seed, options=body.options,
-                                             obs_format=body.obs_format))
+                                             obs_format=body.obs_format, expected_episode=body.expected_episode))
 
 
 @for_default_and_each_instance("POST", "/step", response=StepOut, summary="Take one action")
 async def step(request, instance_id: str, body: StepIn):
     """Validates the action against the action space, steps the env and records the step."""
-    return answer(await request.engine.step(instance_id, body.action, obs_format=body.obs_format))
+    return answer(await request.engine.step(instance_id, body.action, obs_format=body.obs_format,
+                                            expected_step=body.expected_step))
 
 
 @for_default_and_each_instance("POST", "/render", response=RenderOut, summary="Render the current frame")

@@ -55,9 +55,11 @@ class ServerConfig:
 
     def check(self) -> None:
         """Refuse what cannot be served, before anything is imported, bound or made."""
-        for name in ("num_episodes", "max_steps_per_episode", "max_instances"):
+        for name in ("max_steps_per_episode", "max_instances"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.num_episodes < 0:
+            raise ConfigError("--num-episodes must be 0 (no limit) or more")
         if not 0 < self.port < 65536:
             raise ConfigError("--port must be between 1 and 65535")
         if self.idle_timeout <= 0 or self.call_timeout <= 0:
@@ -205,11 +207,12 @@ def resolve(config: ServerConfig) -> ServerConfig:
 def engine_config(config: ServerConfig) -> EngineConfig:
     from gymenv.engine import EngineConfig, RunPolicy
 
-    recorder_factory = None
+    recorder_factory = run_origins = None
     if config.run_manager:
         from runs.manager import RunManager
+        from runs.replay import run_origin
 
-        recorder_factory = RunManager
+        recorder_factory, run_origins = RunManager, run_origin
     return EngineConfig(
         default_env_id=config.env_id, allowed_env_ids=config.allow_env, env_kwargs=dict(config.env_kwargs),
         render_mode=config.render_mode, allow_env_kwargs=config.allow_env_kwargs,
@@ -218,7 +221,7 @@ def engine_config(config: ServerConfig) -> EngineConfig:
         max_env_kwargs_bytes=config.max_env_kwargs_bytes, call_timeout=config.call_timeout,
         run=RunPolicy(num_episodes=config.num_episodes, max_steps_per_episode=config.max_steps_per_episode,
                       success_threshold=config.success_threshold),
-        recorder_factory=recorder_factory)
+        recorder_factory=recorder_factory, run_origins=run_origins)
 
 
 def build_engine(config: ServerConfig) -> Engine:

@@ -5,7 +5,6 @@ Sync operations: they touch the ORM, and Django runs sync views in a worker thre
 
 from collections.abc import AsyncIterator, Generator, Iterator
 from itertools import islice
-from typing import Literal
 
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections
@@ -18,7 +17,7 @@ from gymsite import routing
 from gymsite.responses import answer
 from runs import selectors
 from runs.live import live_manager
-from runs.schemas import RunListOut, RunResetOut, RunStatisticsOut, RunStatusOut, StepListOut
+from runs.schemas import RunListOut, RunResetOut, RunState, RunStatisticsOut, RunStatusOut, StepListOut
 
 router = Router(tags=["runs"])
 
@@ -72,7 +71,7 @@ NO_NUL = r"^[^\x00]*$"
 
 class RunFilters(Schema):
     env_id: str | None = Field(None, max_length=200, pattern=NO_NUL)
-    state: Literal["idle", "running", "paused", "completed", "error"] | None = None
+    state: RunState | None = None
     instance_id: str | None = Field(None, max_length=100, pattern=NO_NUL)
     page: int = Field(1, ge=1, le=1_000_000)
     page_size: int = Field(50, ge=1, le=500)

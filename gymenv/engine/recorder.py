@@ -46,7 +46,7 @@ class EpisodeRecorder(Protocol):
 
     def before_reset(self) -> None: ...
 
-    def on_reset(self, *, seed: int | None, observation: Any, info: dict) -> ResetProgress: ...
+    def on_reset(self, *, seed: int | None, observation: Any, info: dict, options: dict | None = None) -> ResetProgress: ...
 
     def before_step(self) -> None: ...
 
@@ -75,3 +75,33 @@ class EpisodeRecorder(Protocol):
 
 
 RecorderFactory = Callable[[RecorderSpec], EpisodeRecorder]
+
+
+@dataclass(frozen=True)
+class ReplayPoint:
+    """Where a replayed env stands: the run's episode and step numbers, and whether that episode goes on."""
+
+    episode_num: int  # 0: the run has no episode yet
+    step_num: int
+    episode_open: bool
+
+
+class RunOrigin(Protocol):
+    """A recorded run an instance starts from (SPEC 14 resume and fork), as the ledger gives it."""
+
+    env_id: str
+    env_kwargs: dict
+    policy: RunPolicy
+
+    def replay(self, env: Any) -> ReplayPoint:
+        """On the owner thread: bring the freshly made `env` to the recorded state; raise
+        gymsite.errors.ReplayDiverged when it does not reproduce the record."""
+        ...
+
+    def recorder(self, spec: RecorderSpec) -> EpisodeRecorder:
+        """The recorder that carries the run on (resume: the same run; fork: a new one with its parent)."""
+        ...
+
+
+# resume_run=RUN_ID or fork_from={"run_id", "episode_num", "step_num"}; raises the domain's refusals.
+RunOrigins = Callable[..., RunOrigin]

@@ -14,7 +14,11 @@ from gymenv.mcp_server.agent_text import EnvDocs
 from gymenv.mcp_server.arguments import InstanceId, forbidding_unknown, refusal
 from gymenv.mcp_server.results import failure, observed, success
 from gymenv.schemas import (
+    EXPECTED_EPISODE,
+    EXPECTED_STEP,
+    FORK_FROM,
     OBS_FORMAT,
+    RESUME_RUN,
     SEED_SCHEMA,
     CloseOut,
     DeletedOut,
@@ -27,6 +31,7 @@ from gymenv.schemas import (
     SampleOut,
     StepOut,
 )
+from gymenv.schemas import ForkFrom as ForkPoint
 from gymsite.errors import GymsiteError
 from runs.schemas import RunResetOut, RunStatisticsOut, RunStatusOut
 
@@ -89,6 +94,8 @@ def make_tool(fn: Callable, *, description: str, annotations: ToolAnnotations) -
 
 
 Format = Annotated[ObsFormat | None, Field(description=OBS_FORMAT)]
+ExpectedEpisode = Annotated[StrictInt | None, Field(ge=1, description=EXPECTED_EPISODE)]
+ExpectedStep = Annotated[StrictInt | None, Field(ge=1, description=EXPECTED_STEP)]
 
 
 def env_tools(engine, docs: EnvDocs) -> list[Tool]:
@@ -101,12 +108,14 @@ def env_tools(engine, docs: EnvDocs) -> list[Tool]:
     Mode = Annotated[str | None, Field(description="Render mode; only the instance's own (see get_env_info).")]
 
     async def reset_env(seed: Seed = None, options: Options = None, obs_format: Format = None,
+                        expected_episode: ExpectedEpisode = None,
                         instance_id: InstanceId = None) -> Annotated[CallToolResult, ResetOut]:
-        return observed(await engine.reset(instance_id, seed=seed, options=options, obs_format=obs_format))
+        return observed(await engine.reset(instance_id, seed=seed, options=options, obs_format=obs_format,
+                                           expected_episode=expected_episode))
 
-    async def step_env(action: Action, obs_format: Format = None,
+    async def step_env(action: Action, obs_format: Format = None, expected_step: ExpectedStep = None,
                        instance_id: InstanceId = None) -> Annotated[CallToolResult, StepOut]:
-        return observed(await engine.step(instance_id, action, obs_format=obs_format))
+        return observed(await engine.step(instance_id, action, obs_format=obs_format, expected_step=expected_step))
 
     async def render_env(mode: Mode = None, instance_id: InstanceId = None) -> Annotated[CallToolResult, RenderOut]:
         frame = await engine.render(instance_id, mode=mode)
@@ -158,15 +167,20 @@ def instance_tools(engine, docs: EnvDocs) -> list[Tool]:
     EnvKwargs = Annotated[dict[str, Any] | None, Field(
         description="Keyword arguments for gymnasium.make; refused unless the operator allows them.")]
     RenderMode = Annotated[str | None, Field(description="rgb_array or ansi; the env's best mode when absent.")]
-    NumEpisodes = Annotated[StrictInt | None, Field(ge=1, le=1_000_000, description="Episodes in this instance's run.")]
+    NumEpisodes = Annotated[StrictInt | None, Field(ge=0, le=1_000_000,
+                                                     description="Episodes in this instance's run; 0: no limit.")]
     MaxSteps = Annotated[StrictInt | None, Field(ge=1, le=100_000_000, description="Step limit per episode.")]
+    ResumeRun = Annotated[str | None, Field(min_length=1, max_length=80, description=RESUME_RUN)]
+    ForkFrom = Annotated[ForkPoint | None, Field(description=FORK_FROM)]
 
     async def create_env(env_id: EnvId = None, env_kwargs: EnvKwargs = None, render_mode: RenderMode = None,
                          num_episodes: NumEpisodes = None, max_steps_per_episode: MaxSteps = None,
-                         obs_format: Format = None) -> Annotated[CallToolResult, InstanceOut]:
+                         obs_format: Format = None, resume_run: ResumeRun = None,
+                         fork_from: ForkFrom = None) -> Annotated[CallToolResult, InstanceOut]:
         return success(await engine.create(env_id=env_id, env_kwargs=env_kwargs, render_mode=render_mode,
                                            num_episodes=num_episodes, max_steps_per_episode=max_steps_per_episode,
-                                           obs_format=obs_format))
+                                           obs_format=obs_format, resume_run=resume_run,
+                                           fork_from=fork_from.model_dump() if fork_from is not None else None))
 
     async def list_envs() -> Annotated[CallToolResult, InstanceListOut]:
         return success(engine.list())
