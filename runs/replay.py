@@ -148,12 +148,14 @@ class Resume:
     """A stopped or interrupted run, taken up again by a new instance (its open episode replayed)."""
 
     def __init__(self, run: Run):
-        if live.live_manager(str(run.pk)) is not None or run.state in (RunState.RUNNING, RunState.PAUSED):
+        if run.state in (RunState.RUNNING, RunState.PAUSED):
             raise RunNotResumable(f"run {run.pk} is {run.state} on a live instance ({run.instance_id}): it needs "
                                   "no resume")
         if not (run.state == RunState.STOPPED or (run.state == RunState.ERROR and run.error == "interrupted")):
             said = f"{run.state} ({run.error})" if run.error else str(run.state)
             raise RunNotResumable(f"run {run.pk} is {said}: only a stopped or interrupted run can be resumed")
+        if live.live_manager(str(run.pk)) is not None:
+            raise RunNotResumable(f"run {run.pk} is still held by live instance {run.instance_id}")
         self.run = run
         self.env_id, self.env_kwargs, self.policy = run.env_id, dict(run.env_kwargs), _policy(run)
         last = run.episodes.order_by("-episode_num").defer("reset_info").first()
