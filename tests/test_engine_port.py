@@ -25,7 +25,7 @@ class ListRecorder:
     def before_reset(self):
         self.calls.append("before_reset")
 
-    def on_reset(self, *, seed, observation, info):
+    def on_reset(self, *, seed, observation, info, options=None):
         self.calls.append(("on_reset", seed))
         self.steps = 0
         return ResetProgress(run_id="r1", episode_num=1, total_episodes=self.spec.policy.num_episodes,

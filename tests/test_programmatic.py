@@ -39,7 +39,7 @@ def test_gym_service_raises_the_error_rest_would_answer(service):
 @pytest.mark.parametrize("options, needle", [
     ({"env_id": "NoSuchEnv-v0"}, "unknown env id"),
     ({"env_id": "CartPole-v1", "host": "0.0.0.0"}, "without a token"),
-    ({"env_id": "CartPole-v1", "num_episodes": 0}, "--num-episodes must be at least 1"),
+    ({"env_id": "CartPole-v1", "num_episodes": -1}, "--num-episodes must be 0 (no limit) or more"),
     ({"env_id": "CartPole-v1", "allow_env": ("NoSuchEnv-v0",)}, "--allow-env NoSuchEnv-v0"),
 ])
 def test_gym_http_server_refuses_what_runserver_gym_refuses_in_one_line(tmp_path, options, needle):
