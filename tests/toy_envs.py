@@ -149,7 +149,8 @@ class GraphObsEnv(gym.Env):
         return self._obs(), 1.0, False, False, {}
 
 
-for _id, _cls in (("BlockingToy-v0", BlockingEnv), ("DriftingToy-v0", DriftingEnv), ("GraphToy-v0", GraphObsEnv), ("ExplodingToy-v0", ExplodingEnv), ("DictToy-v0", DictActionEnv),
+for _id, _cls in (("BlockingToy-v0", BlockingEnv), ("DriftingToy-v0", DriftingEnv), ("GraphToy-v0", GraphObsEnv),
+                  ("ExplodingToy-v0", ExplodingEnv), ("DictToy-v0", DictActionEnv),
                   ("PixelsToy-v0", PixelsEnv)):
     if _id not in gym.registry:
         gym.register(_id, entry_point=f"{__name__}:{_cls.__name__}", max_episode_steps=50)
