@@ -35,3 +35,7 @@ class Progress:
         filled = WIDTH if not self.total else min(WIDTH, WIDTH * self.done // self.total)
         self.stream.write(f"{prefix}[{'#' * filled}{'.' * (WIDTH - filled)}] {self.done}/{self.total} {self.unit}")
         self.stream.flush()
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"

@@ -194,7 +194,9 @@ def instance_tools(engine, docs: EnvDocs) -> list[Tool]:
         make_tool(create_env, annotations=WRITE, description=(
             "Open a new env instance of your own, so your episodes never mix with another agent's; pass its "
             "instance_id to every other tool. Its run (with the run manager on) has num_episodes episodes of "
-            "at most max_steps_per_episode steps.\n\nEnvs this server allows:\n" + docs.summaries())),
+            "at most max_steps_per_episode steps (0 episodes: no limit). resume_run continues a stopped or "
+            "interrupted run where it stood; fork_from starts a new run after a recorded step.\n\n"
+            "Envs this server allows:\n" + docs.summaries())),
         make_tool(list_envs, annotations=READ, description=(
             "List the live env instances: instance_id, env_id, render mode, whether each needs a reset or "
             "has its episode over, and its current run_id.")),
@@ -219,13 +221,16 @@ def run_tools(engine) -> list[Tool]:
     return [
         make_tool(get_run_status, annotations=READ, description=(
             "Progress of an instance's current run (a run is a fixed number of episodes): state (idle, "
-            "running, paused, completed, error), current episode and step, and episodes ended out of the total.")),
+            "running, paused, completed, stopped, error), current episode and step, and episodes ended out of the "
+            "total.")),
         make_tool(get_run_statistics, annotations=READ, description=(
-            "Statistics of an instance's current run, from the ledger: total and average reward and steps, "
-            "success rate, and a summary of every episode (return, length, success).")),
+            "Statistics of an instance's current run, from the ledger: total and average reward and steps and "
+            "the success rate (over episodes that ended by themselves; abandoned ones are counted apart), and a "
+            "summary of every episode (seed, return, length, success).")),
         make_tool(reset_run, annotations=DESTRUCTIVE, description=(
-            "End an instance's current run and start a new one with a fresh episode count. Needed once a run "
-            "is completed (reset_env then answers run_completed); the old run stays in the ledger.")),
+            "End an instance's current run (an unfinished one is kept as stopped) and start a new one with a fresh "
+            "episode count. Needed once a run is completed (reset_env then answers run_completed); the old run "
+            "stays in the ledger.")),
     ]
 
 

@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from gymsite.errors import GymsiteError
 from runs import export, selectors
 from runs.models import Step
-from runs.progress import Progress
+from runs.progress import Progress, plural
 
 
 class Command(BaseCommand):
@@ -55,8 +55,8 @@ class Command(BaseCommand):
                 bar.finish()
         except GymsiteError as exc:
             raise CommandError(exc.message) from None
-        self.stderr.write(f"wrote Minari dataset {dataset_id}: {dataset.total_episodes} episodes, "
-                          f"{dataset.total_steps} steps (minari.load_dataset({dataset_id!r}))")
+        self.stderr.write(f"wrote Minari dataset {dataset_id}: {plural(dataset.total_episodes, 'episode')}, "
+                          f"{plural(dataset.total_steps, 'step')} (minari.load_dataset({dataset_id!r}))")
 
 
 def default_dataset_id(env_id: str, run_id: str) -> str:

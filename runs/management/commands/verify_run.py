@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from gymsite.errors import GymsiteError
 from runs import replay, selectors
 from runs.models import Run, Step
-from runs.progress import Progress
+from runs.progress import Progress, plural
 from runs.schemas import VerifyOut
 
 
@@ -38,8 +38,8 @@ class Command(BaseCommand):
         diverged = [r for r in reports if not r.matched]
         steps = sum(r.steps_checked for r in reports)
         if diverged:
-            raise CommandError(f"{len(diverged)} of {len(reports)} episodes diverge", returncode=1)
-        self.stdout.write(f"run {run.pk}: {len(reports)} episodes, {steps} steps: all match")
+            raise CommandError(f"{len(diverged)} of {plural(len(reports), 'episode')} diverge", returncode=1)
+        self.stdout.write(f"run {run.pk}: {plural(len(reports), 'episode')}, {plural(steps, 'step')}: all match")
 
     def verify(self, run: Run, episodes: list) -> list[VerifyOut]:
         bar = Progress(Step.objects.filter(episode__in=episodes).count(), "steps", stream=self.stderr._out)
