@@ -27,16 +27,17 @@ class LastAnswer:
         self.episode_num = 0  # the run's number of the current episode (0: none yet)
         self.step_num = 0  # steps answered in it
         self._answer: ResetOut | StepOut | None = None
-        self._request = ""
+        # What the answered request sent (an action, or [seed, options]); compared only when a retry comes.
+        self._request: Any = None
 
     def place(self, *, episode_num: int, step_num: int) -> None:
         """Stand at these numbers with no answer to repeat (a resumed or forked instance)."""
         self.episode_num, self.step_num = episode_num, step_num
-        self._answer, self._request = None, ""
+        self._answer, self._request = None, None
 
     def forget(self) -> None:
         """The env was closed or failed: there is nothing left a retry could be answered from."""
-        self._answer, self._request = None, ""
+        self._answer, self._request = None, None
 
     def retried_reset(self, expected: Any, seed: Any, options: Any) -> ResetOut | None:
         """The repeated answer for a retry of the last reset; None for the next episode; else OutOfOrder."""
@@ -46,7 +47,7 @@ class LastAnswer:
         if expected == self.episode_num + 1:
             return None
         if (expected == self.episode_num and isinstance(self._answer, ResetOut)
-                and self._request == _key([seed, options])):
+                and _key(self._request) == _key([seed, options])):
             return self._answer.model_copy(update={"repeated": True})
         raise OutOfOrder(f"expected_episode {expected} does not fit: this instance is in episode {self.episode_num} "
                          f"after step {self.step_num}, so a reset starts episode {self.episode_num + 1}"
@@ -60,7 +61,7 @@ class LastAnswer:
         _check_number("expected_step", expected)
         if expected == self.step_num + 1:
             return None
-        if expected == self.step_num and isinstance(self._answer, StepOut) and self._request == _key(action):
+        if expected == self.step_num and isinstance(self._answer, StepOut) and _key(self._request) == _key(action):
             return self._answer.model_copy(update={"repeated": True})
         raise OutOfOrder(f"expected_step {expected} does not fit: episode {self.episode_num} is at step "
                          f"{self.step_num}, so the next step is {self.step_num + 1}"
@@ -71,9 +72,9 @@ class LastAnswer:
         progress = answer.run_progress
         self.episode_num = progress.episode_num if progress is not None else self.episode_num + 1
         self.step_num = 0
-        self._answer, self._request = answer, _key([seed, options])
+        self._answer, self._request = answer, [seed, options]
 
     def answered_step(self, answer: StepOut, *, action: Any) -> None:
         progress = answer.run_progress
         self.step_num = progress.step_num if progress is not None else self.step_num + 1
-        self._answer, self._request = answer, _key(action)
+        self._answer, self._request = answer, action
