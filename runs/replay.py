@@ -24,7 +24,7 @@ from runs import live, selectors
 from runs.manager import OpenEpisode, RunManager
 from runs.models import Episode, Run, RunState, Step
 from runs.schemas import Divergence, VerifyOut
-from runs.services import finite_json
+from runs.services import finite_json, resumable_q
 
 CHUNK = 500
 
@@ -151,7 +151,7 @@ class Resume:
         if run.state in (RunState.RUNNING, RunState.PAUSED):
             raise RunNotResumable(f"run {run.pk} is {run.state} on a live instance ({run.instance_id}): it needs "
                                   "no resume")
-        if not (run.state == RunState.STOPPED or (run.state == RunState.ERROR and run.error == "interrupted")):
+        if not Run.objects.filter(resumable_q(), pk=run.pk).exists():
             said = f"{run.state} ({run.error})" if run.error else str(run.state)
             raise RunNotResumable(f"run {run.pk} is {said}: only a stopped or interrupted run can be resumed")
         if live.live_manager(str(run.pk)) is not None:

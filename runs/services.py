@@ -78,9 +78,12 @@ class RunTotals:
     reward: float
 
 
-# What a resume takes up: a run stopped on purpose, or one a dead process left (closed as "interrupted").
+INTERRUPTED = "interrupted"  # the error of a run whose process died (runs_interrupt_stale)
+
+
 def resumable_q() -> Q:
-    return Q(state=RunState.STOPPED) | Q(state=RunState.ERROR, error="interrupted")
+    """The runs a resume takes up: stopped on purpose, or left by a dead process."""
+    return Q(state=RunState.STOPPED) | Q(state=RunState.ERROR, error=INTERRUPTED)
 
 
 def run_resume(*, run_id, instance_id: str, open_episode_id: int | None) -> RunTotals | None:
@@ -204,7 +207,7 @@ def _step_insert_sql(vendor: str) -> str:
     return f"INSERT INTO {quote(Step._meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(_STEP_FIELDS))})"
 
 
-def runs_interrupt_stale(*, keep: list | None = None, reason: str = "interrupted") -> int:
+def runs_interrupt_stale(*, keep: list | None = None, reason: str = INTERRUPTED) -> int:
     """Close runs a dead process left running or paused as `error`, their open episode kept and summed;
     such a run with no episode is deleted (history keeps no run without one: SPEC 7).
 
