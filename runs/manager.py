@@ -40,7 +40,7 @@ from gymsite.errors import (
 )
 from runs import live, selectors, services
 from runs.ledger import ledger_call
-from runs.models import RunState
+from runs.models import Run, RunState
 from runs.schemas import RunProgress, RunResetOut, RunStatisticsOut, RunStatusOut
 
 ERROR_MESSAGE_CHARS = 2000
@@ -342,8 +342,6 @@ class RunManager:
 
     def _unrecorded_row(self):
         """The current run as the row it will be, for statistics before its first episode."""
-        from runs.models import Run
-
         return Run(run_id=self._run_uuid, instance_id=self.instance_id, env_id=self.env_id,
                    env_kwargs=self.env_kwargs, env_spec=self.env_spec, num_episodes=self.config.num_episodes,
                    max_steps_per_episode=self.config.max_steps_per_episode, success_threshold=self.threshold,
