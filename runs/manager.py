@@ -208,6 +208,14 @@ class RunManager:
                 run_id=self.run_id, episode_num=ep.num, step_num=step_num, completed_episodes=self._completed,
                 total_episodes=self.config.num_episodes, run_state=self._state.value)
 
+    def progress(self) -> StepProgress:
+        with self._lock:
+            return StepProgress(
+                run_id=self.run_id, episode_num=self._last_episode_num,
+                step_num=self._episode.steps if self._episode is not None else self._current_step,
+                completed_episodes=self._completed, total_episodes=self.config.num_episodes,
+                run_state=self._state.value)
+
     def on_error(self, message: str) -> None:
         """The env raised: the run stops in `error` with the message, its open episode kept."""
         with self._lock:

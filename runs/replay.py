@@ -17,7 +17,7 @@ import gymnasium as gym
 
 from gymenv import spaces
 from gymenv.engine import RecorderSpec, RunPolicy
-from gymenv.engine.recorder import ReplayPoint
+from gymenv.engine.recorder import ReplayedStep, ReplayPoint
 from gymenv.observations import Observation
 from gymsite.errors import InvalidArgument, ReplayDiverged, RunNotResumable, UnknownRun
 from runs import live, selectors
@@ -38,6 +38,7 @@ class Replayed:
     reward: float = 0.0
     divergence: Divergence | None = None
     last: Step | None = None
+    replayed: ReplayedStep | None = None  # the last step as the env made it again
 
 
 def replay_episode(env: gym.Env, episode: Episode, *, max_steps: int, upto: int | None = None,
@@ -57,6 +58,8 @@ def replay_episode(env: gym.Env, episode: Episode, *, max_steps: int, upto: int 
                                   f"env does not take: {exc}") from None
         obs, reward, terminated, truncated, _ = env.step(action)
         result.steps, result.last, result.reward = row.step_num, row, result.reward + (row.reward or 0.0)
+        result.replayed = ReplayedStep(action=row.action, observation=obs, reward=row.reward,
+                                       terminated=row.terminated, truncated=row.truncated, info=row.info)
         reward = float(reward)
         at_limit = row.step_num >= max_steps
         for field, recorded, replayed in (
@@ -173,7 +176,8 @@ class Resume:
         self._open = OpenEpisode(pk=self.episode.pk, num=self.episode.episode_num, started_at=self.episode.started_at,
                                  steps=replayed.steps, reward=replayed.reward,
                                  final_reward=last.reward if last is not None else None)
-        return ReplayPoint(episode_num=self.episode.episode_num, step_num=replayed.steps, episode_open=True)
+        return ReplayPoint(episode_num=self.episode.episode_num, step_num=replayed.steps, episode_open=True,
+                           last_step=replayed.replayed)
 
     def recorder(self, spec: RecorderSpec) -> RunManager:
         return RunManager.resuming(spec, run_id=self.run.pk, open_episode=self._open, last_episode_num=self.last_num)

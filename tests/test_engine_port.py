@@ -41,6 +41,10 @@ class ListRecorder:
         return truncated or limit, StepProgress(run_id="r1", episode_num=1, step_num=self.steps,
                                                 completed_episodes=0, total_episodes=1, run_state="running")
 
+    def progress(self):
+        return StepProgress(run_id="r1", episode_num=1, step_num=self.steps, completed_episodes=0,
+                            total_episodes=1, run_state="running")
+
     def on_error(self, message):
         self.calls.append(("on_error", message))
 

@@ -102,6 +102,11 @@ def test_a_stopped_run_resumes_on_a_new_instance_with_its_open_episode_replayed(
     status = d.get(f"/envs/{iid}/run/status")
     assert (status["state"], status["current_episode"], status["current_step"]) == ("running", 1, 3)
     ref = gym_trajectory(8, [1, 0, 1, 0])
+    # A client whose answer to step 3 was lost with the old instance retries it: answered again, not redone.
+    retried = d.post(f"/envs/{iid}/step", {"action": 1, "expected_step": 3})
+    assert retried["repeated"] is True and data_equivalence(retried["observation"], ref[3][0])
+    assert retried["reward"] == ref[3][1] and retried["run_progress"]["step_num"] == 3
+    assert d.rest.post(f"/envs/{iid}/step", {"action": 0, "expected_step": 3}).body["code"] == "out_of_order"
     step = d.post(f"/envs/{iid}/step", {"action": 0, "expected_step": 4})
     assert data_equivalence(step["observation"], ref[4][0]) and step["run_progress"]["step_num"] == 4
     run = Run.objects.get(pk=run_id)

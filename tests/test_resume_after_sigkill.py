@@ -34,6 +34,8 @@ def test_a_run_killed_mid_episode_resumes_on_the_next_server_as_if_it_had_never_
         env.reset(seed=seed)
         for a in actions:
             env.step(a)
+        retried = client.post(f"/envs/{iid}/step", json={"action": actions[-1], "expected_step": 4}).json()
+        assert retried["repeated"] is True and retried["run_progress"]["step_num"] == 4  # its answer died with it
         for n in (5, 6):
             step = client.post(f"/envs/{iid}/step", json={"action": 0, "expected_step": n}).json()
             obs, reward, *_ = env.step(0)

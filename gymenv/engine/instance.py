@@ -186,6 +186,12 @@ class Instance:
             self.answers.place(episode_num=point.episode_num, step_num=point.step_num)
             self.needs_reset = not point.episode_open
             self.episode_over = False
+            last = point.last_step
+            if last is not None and self.run is not None:
+                self.answers.answered_step(StepOut(
+                    observation=Observation(self.observation_space, last.observation).wire(self.obs_format),
+                    reward=last.reward, terminated=last.terminated, truncated=last.truncated, done=False,
+                    info=last.info, run_progress=self.run.progress()), action=last.action)
 
     def op_reset(self, seed: int | None = None, options: dict | None = None, obs_format: str | None = None,
                  expected_episode: int | None = None) -> ResetOut:

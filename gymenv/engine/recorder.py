@@ -58,6 +58,10 @@ class EpisodeRecorder(Protocol):
 
     def on_error(self, message: str) -> None: ...
 
+    def progress(self) -> StepProgress:
+        """The run_progress a step answer would carry now (for answering a retry of a resumed step)."""
+        ...
+
     def close(self, reason: str) -> None:
         """The instance goes away (on its owner thread): end the run, release what this thread holds."""
         ...
@@ -79,12 +83,27 @@ RecorderFactory = Callable[[RecorderSpec], EpisodeRecorder]
 
 
 @dataclass(frozen=True)
+class ReplayedStep:
+    """The last recorded step as the replay made it again: what its answer said, and the action sent."""
+
+    action: Any
+    observation: Any  # the env's own value
+    reward: float | None
+    terminated: bool
+    truncated: bool
+    info: dict
+
+
+@dataclass(frozen=True)
 class ReplayPoint:
-    """Where a replayed env stands: the run's episode and step numbers, and whether that episode goes on."""
+    """Where a replayed env stands: the run's episode and step numbers, and whether that episode goes on.
+    `last_step`: a resumed episode's last step, so that a client retrying it (its answer lost with the
+    process that died) is answered again instead of refused."""
 
     episode_num: int  # 0: the run has no episode yet
     step_num: int
     episode_open: bool
+    last_step: ReplayedStep | None = None
 
 
 class RunOrigin(Protocol):
