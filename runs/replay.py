@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
+from django.db import close_old_connections
 
 from gymenv import spaces
 from gymenv.engine import RecorderSpec, RunPolicy
@@ -210,12 +211,16 @@ class Fork:
 
 
 def run_origin(*, resume_run: str | None = None, fork_from: dict | None = None) -> Resume | Fork:
-    """The engine's RunOrigins (gymenv.engine.recorder): what POST /envs resume_run / fork_from start from."""
-    if resume_run is not None:
-        return Resume(_run(resume_run))
-    assert fork_from is not None
-    run = _run(fork_from["run_id"])
-    return Fork(run, episodes_of(run, fork_from["episode_num"])[0], fork_from["step_num"])
+    """The engine's RunOrigins (gymenv.engine.recorder): what POST /envs resume_run / fork_from start from.
+    Called on a worker thread, which it leaves with no expired database connection (as a request would)."""
+    try:
+        if resume_run is not None:
+            return Resume(_run(resume_run))
+        assert fork_from is not None
+        run = _run(fork_from["run_id"])
+        return Fork(run, episodes_of(run, fork_from["episode_num"])[0], fork_from["step_num"])
+    finally:
+        close_old_connections()
 
 
 def _run(run_id: str) -> Run:
