@@ -319,11 +319,12 @@ class RunManager:
             if w.after is not None:
                 w.after(result)
 
-    def _new_run(self) -> None:
-        """A new run, in memory only: its row is written with its first episode (_run_create_writes)."""
+    def _new_run(self, run_id: uuid.UUID | None = None, *, recorded: bool = False) -> None:
+        """A new run, in memory only: its row is written with its first episode (_run_create_writes);
+        `recorded`: a fork's, whose row `run_id` is written already."""
         self._unregister()
-        self._run_uuid = uuid.uuid4()
-        self._recorded = False
+        self._run_uuid = run_id or uuid.uuid4()
+        self._recorded = recorded
         self._created_at = timezone.now()
         self._state = RunState.RUNNING
         self._error = self._reason = ""
@@ -392,9 +393,7 @@ class RunManager:
             return services.episode_copy(episode_id=episode_id, run_id=run_id, upto_step=step_num, started_at=now)
 
         def after(copied: services.CopiedEpisode) -> None:
-            self._new_run()
-            self._run_uuid, self._recorded = run_id, True
-            live.register(self.run_id, self)
+            self._new_run(run_id, recorded=True)
             self._episode = OpenEpisode(pk=copied.pk, num=1, started_at=now, steps=copied.steps,
                                          reward=copied.reward, final_reward=copied.final_reward)
             self._last_episode_num, self._current_step = 1, copied.steps

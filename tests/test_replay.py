@@ -225,3 +225,14 @@ def test_resume_and_fork_need_the_run_manager(door, off):
     d = door(env_id="CartPole-v1", **off)
     r = d.rest.post("/envs", {"resume_run": "00000000-0000-0000-0000-000000000000"})
     assert r.status == 404 and r.body["code"] == "run_manager_disabled"
+
+
+def test_a_fork_registers_only_its_own_run_as_live(door):
+    from runs import live
+
+    d = door(**RUNS)
+    iid = new_instance(d)["instance_id"]
+    source = play(d, iid, 2, [0, 1])
+    before = set(live.live_run_ids())
+    fork = new_instance(d, fork_from={"run_id": source, "episode_num": 1, "step_num": 1})
+    assert set(live.live_run_ids()) - before == {fork["run_id"]}
