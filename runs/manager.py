@@ -104,7 +104,12 @@ class RunManager:
             if carry_on is None:
                 self._new_run()
             else:
-                carry_on(self)
+                try:
+                    carry_on(self)
+                except BaseException:
+                    # No manager, so no close() will give this (owner) thread's connection back: do it now.
+                    connection.close()
+                    raise
 
     @classmethod
     def resuming(cls, spec: RecorderSpec, *, run_id: uuid.UUID, open_episode: OpenEpisode | None,

@@ -7,6 +7,7 @@ reward and the flags. Truncation is the env's, or the run's step limit where the
 
 from __future__ import annotations
 
+import contextlib
 import math
 import uuid
 from collections.abc import Callable, Iterator
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 
 from gymenv import spaces
 from gymenv.engine import RecorderSpec, RunPolicy
@@ -168,6 +169,10 @@ class Resume:
         self._open: OpenEpisode | None = None
 
     def replay(self, env: gym.Env) -> ReplayPoint:
+        with _owner_thread_connection():
+            return self._replay(env)
+
+    def _replay(self, env: gym.Env) -> ReplayPoint:
         if self.episode is None:
             return ReplayPoint(episode_num=self.last_num, step_num=0, episode_open=False)
         replayed = replay_episode(env, self.episode, max_steps=self.run.max_steps_per_episode)
@@ -197,6 +202,10 @@ class Fork:
         self._ended: dict | None = None
 
     def replay(self, env: gym.Env) -> ReplayPoint:
+        with _owner_thread_connection():
+            return self._replay(env)
+
+    def _replay(self, env: gym.Env) -> ReplayPoint:
         replayed = replay_episode(env, self.episode, max_steps=self.run.max_steps_per_episode, upto=self.step_num)
         if replayed.divergence is not None:
             raise _diverged("fork", self.run, self.episode, replayed.divergence)
@@ -208,6 +217,18 @@ class Fork:
     def recorder(self, spec: RecorderSpec) -> RunManager:
         return RunManager.forking(spec, parent_run=self.run.pk, episode_id=self.episode.pk,
                                   episode_num=self.episode.episode_num, step_num=self.step_num, ended=self._ended)
+
+
+@contextlib.contextmanager
+def _owner_thread_connection() -> Iterator[None]:
+    """A replay reads the ledger on the instance's owner thread. When it succeeds, the run manager made next
+    owns that thread's connection (and closes it with the instance); when it fails there is no manager, so
+    the connection is closed here, or it would outlive the thread."""
+    try:
+        yield
+    except BaseException:
+        connection.close()
+        raise
 
 
 def run_origin(*, resume_run: str | None = None, fork_from: dict | None = None) -> Resume | Fork:
