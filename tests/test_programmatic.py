@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gymenv import GymService
-from gymsite.errors import InvalidAction, ResetRequired
+from gymsite.errors import InvalidAction, OutOfOrder, ResetRequired
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,6 +26,15 @@ def test_gym_service_answers_the_rest_bodies_and_records_the_run(service):
     assert last["truncated"] is True and last["done"] is True and last["run_progress"]["step_num"] == 3
     stats = service.run_statistics()
     assert stats["completed_episodes"] == 1 and stats["total_steps"] == 3
+
+
+def test_gym_service_takes_the_expected_numbers_of_retry_safe_calls(service):
+    first = service.reset(seed=2, expected_episode=1)
+    assert service.reset(seed=2, expected_episode=1) == {**first, "repeated": True}
+    step = service.step(1, expected_step=1)
+    assert service.step(1, expected_step=1) == {**step, "repeated": True}
+    with pytest.raises(OutOfOrder):
+        service.step(1, expected_step=3)
 
 
 def test_gym_service_raises_the_error_rest_would_answer(service):
