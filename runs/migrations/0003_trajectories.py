@@ -13,10 +13,17 @@ STOPPED_ON_PURPOSE = ("reset by client before it completed", "instance deleted",
 
 def relabel_stopped_runs(apps, schema_editor):
     Run = apps.get_model("runs", "Run")
+    postgres = schema_editor.connection.vendor == "postgresql"
+    if postgres:
+        # The DELETE below would queue deferred foreign-key checks on runs_run, and PostgreSQL refuses the
+        # index this migration creates there afterwards ("pending trigger events"): check them at once.
+        schema_editor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     for reason in STOPPED_ON_PURPOSE:
         Run.objects.filter(state="error", error=reason).update(state="stopped", reason=reason, error="")
     # History keeps no run without an episode; open ones are closed (and dropped) by the next start-up.
     Run.objects.filter(episodes__isnull=True).exclude(state__in=["running", "paused"]).delete()
+    if postgres:
+        schema_editor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
 def unlabel_stopped_runs(apps, schema_editor):
