@@ -49,7 +49,7 @@ async def reset(request, instance_id: str, body: ResetIn | None = None):
     """Resets the env (a new episode of the current run) and returns the first observation."""
     body = body or ResetIn()
     return answer(await request.engine.reset(instance_id, seed=body.seed, options=body.options,
-                                             obs_format=body.obs_format))
+                                             obs_format=body.obs_format, expected_episode=body.expected_episode))
 
 
 @for_default_and_each_instance("POST", "/step", response=StepOut | BatchStepOut | VectorStepOut,
@@ -61,8 +61,9 @@ async def step(request, instance_id: str, body: StepIn):
     engine = request.engine
     if body.actions is not None:
         return answer(await engine.step_batch(instance_id, body.actions, obs_format=body.obs_format,
-                                              last_only=body.return_ == "last"))
-    return answer(await engine.step(instance_id, body.action, obs_format=body.obs_format))
+                                              last_only=body.return_ == "last", expected_step=body.expected_step))
+    return answer(await engine.step(instance_id, body.action, obs_format=body.obs_format,
+                                    expected_step=body.expected_step))
 
 
 @for_default_and_each_instance("POST", "/render", response=RenderOut, summary="Render the current frame")

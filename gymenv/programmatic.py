@@ -38,11 +38,12 @@ class GymService:
         """On the owner thread, as REST and MCP call it."""
         return self.instance.call_sync(fn, *args).model_dump(mode="json")
 
-    def reset(self, seed: int | None = None, options: dict | None = None) -> dict:
-        return self._call(self.instance.op_reset, seed, options)
+    def reset(self, seed: int | None = None, options: dict | None = None,
+              expected_episode: int | None = None) -> dict:
+        return self._call(self.instance.op_reset, seed, options, None, expected_episode)
 
-    def step(self, action: Any) -> dict:
-        return self._call(self.instance.op_step, action)
+    def step(self, action: Any, expected_step: int | None = None) -> dict:
+        return self._call(self.instance.op_step, action, None, expected_step)
 
     def render(self, mode: str | None = None) -> dict:
         return self._call(self.instance.op_render, mode)
@@ -71,7 +72,7 @@ class GymService:
         return self.engine.run_manager(self.instance.instance_id)
 
     def shutdown(self) -> None:
-        """Close the env and end the run (a running run is kept as interrupted)."""
+        """Close the env and end the run (an unfinished run is kept as stopped, "server shut down")."""
         self.engine.shutdown()
 
     def __enter__(self) -> GymService:

@@ -35,8 +35,10 @@ class WithRunProgress(BaseModel):
 class ResetProgress(BaseModel):
     run_id: str
     episode_num: int
-    total_episodes: int
+    total_episodes: int = Field(description="Episodes in the run; 0: no limit.")
     max_steps: int
+    seed: int | None = Field(None, description="The seed the env was reset with: the request's, or the one the "
+                                                "server drew when it sent none (recorded either way).")
 
 
 class StepProgress(BaseModel):
@@ -65,6 +67,16 @@ MAX_SEED = 2**128
 SEED_SCHEMA = {"anyOf": [{"type": "integer", "minimum": 0, "maximum": MAX_SEED - 1}, {"type": "null"}]}
 
 
+# SPEC 14: retry-safe resets and steps.
+EXPECTED_EPISODE = ("The number of the episode this reset starts (the run's, 1-based). A retry of the reset just "
+                    "answered (same number, seed and options, no step since) gets the same answer again with "
+                    "repeated: true; any other number that is not the next is 409 out_of_order.")
+EXPECTED_STEP = ("The number, within the current episode (1-based), of the step this request makes. A retry of the "
+                 "step just answered (same number and action) gets the same answer again with repeated: true, "
+                 "without stepping; any other number that is not the next is 409 out_of_order.")
+REPEATED = "true: this answers a retry of the last reset or step, which was not made again."
+
+
 class ResetIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     # Any JSON here: the engine checks seeds and words the 422 itself, as it does for MCP's reset_env.
@@ -72,6 +84,7 @@ class ResetIn(BaseModel):
         None, description="Seed for the env's random generator; the same seed replays the same episode.")
     options: dict[str, Any] | None = Field(None, description="Env-specific reset options.")
     obs_format: ObsFormat | None = Field(None, description=OBS_FORMAT)
+    expected_episode: int | None = Field(None, ge=1, description=EXPECTED_EPISODE)
 
 
 class ResetOut(WithRunProgress):
@@ -82,6 +95,7 @@ class ResetOut(WithRunProgress):
     info: dict[str, Any]
     done: bool = False
     run_progress: ResetProgress | None = Field(None, description="Absent when the run manager is off.")
+    repeated: bool = Field(False, description=REPEATED)
 
 
 class StepIn(BaseModel):
@@ -97,6 +111,7 @@ class StepIn(BaseModel):
         "all", alias="return", description="For a batch: all gives every step's observation and info; last "
                                            "only the last step's (rewards and flags stay complete).")
     obs_format: ObsFormat | None = Field(None, description=OBS_FORMAT)
+    expected_step: int | None = Field(None, ge=1, description=EXPECTED_STEP)
 
     @model_validator(mode="after")
     def _one_step_or_a_batch(self):
@@ -117,6 +132,7 @@ class StepOut(WithRunProgress):
     done: bool = Field(description="terminated or truncated: the episode is over and the next call must be a reset.")
     info: dict[str, Any]
     run_progress: StepProgress | None = Field(None, description="Absent when the run manager is off.")
+    repeated: bool = Field(False, description=REPEATED)
 
 
 class BatchStepOut(WithRunProgress):
@@ -229,6 +245,20 @@ class SampleOut(BaseModel):
     action: JSONValue = Field(description="A random valid action, as JSON.")
 
 
+RESUME_RUN = ("A stopped or interrupted run to go on with: the new instance replays its open episode (seed and "
+              "actions) and continues the same run from its last recorded step (409 replay_diverged when the "
+              "replay does not reproduce the record). The run's env, kwargs and lengths are used.")
+FORK_FROM = ("A recorded step to start from: the new instance is in the state after that step (step_num 0: after the "
+             "reset), in a new run whose parent is that step.")
+
+
+class ForkFrom(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    run_id: str = Field(min_length=1, max_length=80)
+    episode_num: int = Field(ge=1)
+    step_num: int = Field(ge=0, description="0: the state right after the episode's reset.")
+
+
 class InstanceIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     env_id: str | None = Field(None, min_length=1, max_length=200,
@@ -237,7 +267,7 @@ class InstanceIn(BaseModel):
         None, description="Keyword arguments for gymnasium.make (only if the operator allows it).")
     render_mode: str | None = Field(None, min_length=1, max_length=40,
                                     description="rgb_array or ansi; the env's best mode when absent.")
-    num_episodes: int | None = Field(None, ge=1, le=1_000_000)
+    num_episodes: int | None = Field(None, ge=0, le=1_000_000, description="Episodes in the run; 0: no limit.")
     max_steps_per_episode: int | None = Field(None, ge=1, le=100_000_000)
     obs_format: ObsFormat | None = Field(None, description="This instance's default obs_format. " + OBS_FORMAT)
     num_envs: int | None = Field(None, description="Open a vector instance of this many sub-envs (2 to the "
@@ -247,6 +277,8 @@ class InstanceIn(BaseModel):
     autoreset_mode: Literal["next_step", "same_step", "disabled"] | None = Field(
         None, description="With num_envs: when an ended sub-env resets (gymnasium's AutoresetMode; next_step "
                           "by default).")
+    resume_run: str | None = Field(None, min_length=1, max_length=80, description=RESUME_RUN)
+    fork_from: ForkFrom | None = Field(None, description=FORK_FROM)
 
 
 class Instance(BaseModel):

@@ -79,6 +79,26 @@ class RunEnded(StateConflict):
     code, remedy = "run_error", "reset_run"
 
 
+class RunStopped(StateConflict):
+    code, remedy = "run_stopped", "reset_run"
+
+
+class OutOfOrder(StateConflict):
+    """A reset or step whose expected_episode / expected_step is neither the next one nor a retry of the last."""
+
+    code = "out_of_order"
+
+
+class ReplayDiverged(StateConflict):
+    """Replaying a recorded episode's seed and actions did not reproduce what the ledger holds."""
+
+    code = "replay_diverged"
+
+
+class RunNotResumable(StateConflict):
+    code = "run_not_resumable"
+
+
 class DefaultInstanceKept(StateConflict):
     code, remedy = "default_instance", "close_env"
 

@@ -57,9 +57,11 @@ class ServerConfig:
 
     def check(self) -> None:
         """Refuse what cannot be served, before anything is imported, bound or made."""
-        for name in ("num_episodes", "max_steps_per_episode", "max_instances", "max_batch"):
+        for name in ("max_steps_per_episode", "max_instances", "max_batch"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.num_episodes < 0:
+            raise ConfigError("--num-episodes must be 0 (no limit) or more")
         if self.max_num_envs < 2:
             raise ConfigError("--max-num-envs must be at least 2 (a vector instance has 2 or more sub-envs)")
         if not 0 < self.port < 65536:
@@ -211,11 +213,12 @@ def resolve(config: ServerConfig) -> ServerConfig:
 def engine_config(config: ServerConfig) -> EngineConfig:
     from gymenv.engine import EngineConfig, RunPolicy
 
-    recorder_factory = None
+    recorder_factory = run_origins = None
     if config.run_manager:
+        from runs.replay import run_origin
         from runs.vector import recorder_for
 
-        recorder_factory = recorder_for
+        recorder_factory, run_origins = recorder_for, run_origin
     return EngineConfig(
         default_env_id=config.env_id, allowed_env_ids=config.allow_env, env_kwargs=dict(config.env_kwargs),
         render_mode=config.render_mode, allow_env_kwargs=config.allow_env_kwargs,
@@ -225,7 +228,7 @@ def engine_config(config: ServerConfig) -> EngineConfig:
         max_batch=config.max_batch, max_num_envs=config.max_num_envs,
         run=RunPolicy(num_episodes=config.num_episodes, max_steps_per_episode=config.max_steps_per_episode,
                       success_threshold=config.success_threshold),
-        recorder_factory=recorder_factory)
+        recorder_factory=recorder_factory, run_origins=run_origins)
 
 
 def build_engine(config: ServerConfig) -> Engine:

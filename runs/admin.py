@@ -60,7 +60,7 @@ class EpisodeInline(ReadOnlyInline):
     model = Episode
     formset = FirstRowsFormSet
     verbose_name_plural = f"episodes (the first {FirstRowsFormSet.limit}; all of them under Episodes)"
-    fields = ("episode_num", "seed", "total_steps", "total_reward", "final_reward", "done", "terminated",
+    fields = ("episode_num", "seed", "options", "total_steps", "total_reward", "final_reward", "done", "terminated",
               "truncated", "abandoned", "success", "started_at", "ended_at")
     readonly_fields = fields
     ordering = ("episode_num",)
@@ -86,8 +86,9 @@ class RunChangeList(ChangeList):
 
 @admin.register(Run)
 class RunAdmin(ReadOnlyAdmin):
-    list_display = ("run_id", "env_id", "instance_id", "state", "progress", "total_steps", "average_reward",
-                    "success_rate", "created_at", "ended_at")
+    list_display = ("run_id", "env_id", "instance_id", "state", "why", "progress", "total_steps", "average_reward",
+                    "success_rate", "forked_from", "created_at", "ended_at")
+    list_select_related = ("parent_run",)
     list_filter = ("state", "env_id")
     search_fields = ("run_id", "env_id", "instance_id")
     date_hierarchy = "created_at"
@@ -95,7 +96,8 @@ class RunAdmin(ReadOnlyAdmin):
     show_full_result_count = False  # COUNT(*) of a large history on every page view is wasted work
     inlines = [EpisodeInline]
     readonly_fields = fields = (
-        "run_id", "env_id", "instance_id", "state", "error", "num_episodes", "max_steps_per_episode",
+        "run_id", "env_id", "instance_id", "state", "reason", "error", "forked_from", "num_episodes",
+        "max_steps_per_episode",
         "success_threshold", "completed_episodes", "successful_episodes", "total_steps", "total_reward",
         "all_episodes", "created_at", "started_at", "ended_at", "env_kwargs", "env_spec")
 
@@ -115,7 +117,19 @@ class RunAdmin(ReadOnlyAdmin):
 
     @admin.display(description="episodes", ordering="completed_episodes")
     def progress(self, run):
-        return f"{run.completed_episodes}/{run.num_episodes}"
+        return f"{run.completed_episodes}/{run.num_episodes}" if run.num_episodes else f"{run.completed_episodes}"
+
+    @admin.display(description="reason or error")
+    def why(self, run):
+        return run.reason or run.error or ""
+
+    @admin.display(description="forked from")
+    def forked_from(self, run):
+        if run.parent_run_id is None:
+            return ""
+        url = reverse("admin:runs_run_change", args=[run.parent_run_id])
+        return format_html('<a href="{}">{}</a> episode {} step {}', url, str(run.parent_run_id)[:8],
+                           run.parent_episode_num, run.parent_step_num)
 
     @admin.display(description="average reward", ordering="avg_reward")
     def average_reward(self, run):
@@ -135,7 +149,7 @@ class EpisodeAdmin(ReadOnlyAdmin):
     list_per_page = 100
     show_full_result_count = False
     readonly_fields = fields = (
-        "run", "episode_num", "seed", "all_steps", "total_steps", "total_reward", "final_reward", "done",
+        "run", "episode_num", "seed", "options", "all_steps", "total_steps", "total_reward", "final_reward", "done",
         "terminated", "truncated", "abandoned", "success", "started_at", "ended_at", "observation", "reset_info")
 
     def get_queryset(self, request):

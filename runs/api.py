@@ -5,7 +5,6 @@ Sync operations: they touch the ORM, and Django runs sync views in a worker thre
 
 from collections.abc import AsyncIterator, Generator, Iterator
 from itertools import islice
-from typing import Literal
 
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections
@@ -16,9 +15,18 @@ from pydantic import Field
 from gymenv.schemas import DOOR_ERRORS, ErrorOut, ObsFormat
 from gymsite import routing
 from gymsite.responses import answer
-from runs import selectors
+from runs import replay, selectors
 from runs.live import live_manager
-from runs.schemas import RunListOut, RunResetOut, RunStatisticsOut, RunStatusOut, StepListOut
+from runs.schemas import (
+    RunListOut,
+    RunResetOut,
+    RunState,
+    RunStatisticsOut,
+    RunStatusOut,
+    StepListOut,
+    VerifyIn,
+    VerifyOut,
+)
 
 router = Router(tags=["runs"])
 
@@ -45,13 +53,13 @@ def run_statistics(request, instance_id: str):
 
 @for_default_and_each_instance("POST", "/run/reset", response=RunResetOut, summary="Start a new run")
 def run_reset(request, instance_id: str):
-    """Ends the current run (an unfinished one in `error`, "reset by client") and starts a new one."""
+    """Ends the current run (an unfinished one is `stopped`, "reset by client") and starts a new one."""
     return answer(request.engine.run_manager(instance_id).reset())
 
 
 @for_default_and_each_instance("POST", "/run/start", response=RunStatusOut, summary="Start or resume the run")
 def run_start(request, instance_id: str):
-    """Running: nothing to do. Paused: resumes. Completed or error: starts a new run."""
+    """Running: nothing to do. Paused: resumes. Completed, stopped or error: starts a new run."""
     return answer(request.engine.run_manager(instance_id).start())
 
 
@@ -72,7 +80,7 @@ NO_NUL = r"^[^\x00]*$"
 
 class RunFilters(Schema):
     env_id: str | None = Field(None, max_length=200, pattern=NO_NUL)
-    state: Literal["idle", "running", "paused", "completed", "error"] | None = None
+    state: RunState | None = None
     instance_id: str | None = Field(None, max_length=100, pattern=NO_NUL)
     page: int = Field(1, ge=1, le=1_000_000)
     page_size: int = Field(50, ge=1, le=500)
@@ -103,6 +111,13 @@ def run_detail(request, run_id: str):
 def step_list(request, run_id: str, episode_num: int, params: Query[StepPage]):
     """Each step's action, reward, flags, observation (after the step) and info, in order."""
     return answer(selectors.step_list(run_id=run_id, episode_num=episode_num, **params.dict()))
+
+
+@router.post("/runs/{run_id}/verify", response={200: VerifyOut, **ERRORS}, summary="Replay a recorded episode")
+def run_verify(request, run_id: str, body: VerifyIn):
+    """Replays the episode's seed, options and actions in a fresh env and reports the first step whose
+    observation, reward or flags differ from the record (`matched`: none does)."""
+    return answer(replay.run_verify(run_id=run_id, episode_num=body.episode_num))
 
 
 # The 200 is a stream, not a model: Ninja cannot declare it from `response=`, so openapi_extra does.

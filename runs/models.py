@@ -34,7 +34,12 @@ class RunState(_TextChoices):
     RUNNING = "running"
     PAUSED = "paused"
     COMPLETED = "completed"
+    # Ended on purpose before its episodes were done (run reset, instance deleted or reaped, clean shutdown).
+    STOPPED = "stopped"
+    # The env raised, the ledger failed, or the process died ("interrupted").
     ERROR = "error"
+
+
 
 
 class Run(models.Model):
@@ -54,6 +59,11 @@ class Run(models.Model):
     # (runs_interrupt_stale); empty for runs made before it was recorded.
     owner = models.CharField(max_length=200, blank=True, default="")
     error = models.TextField(blank=True, default="")
+    reason = models.TextField(blank=True, default="", help_text="Why a stopped run was stopped.")
+    # A fork's source: the run, episode and step whose state it started from (SPEC 14).
+    parent_run = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="forks")
+    parent_episode_num = models.PositiveIntegerField(null=True, blank=True)
+    parent_step_num = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True, help_text="When its first episode began.")
     ended_at = models.DateTimeField(null=True, blank=True)
@@ -162,6 +172,8 @@ class Episode(CompressedObservation):
     env_index = models.PositiveIntegerField(null=True, blank=True)
     # JSON, not BigIntegerField: seeds go up to 2**128 (numpy's SeedSequence takes any size).
     seed = models.JSONField(null=True, blank=True)
+    # The reset's options: with the seed and the actions, what a replay needs (runs/replay.py).
+    options = models.JSONField(null=True, blank=True)
     reset_info = models.JSONField(default=dict, blank=True)
     started_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True, blank=True)

@@ -38,15 +38,26 @@ def run_get(*, run_id: str | uuid.UUID) -> Run:
 def run_statistics(*, run_id: str | uuid.UUID, live: LiveEpisode | None = None) -> RunStatisticsOut:
     """SPEC 7 /run/statistics: totals over the run's episodes, the open one included."""
     run = run_get(run_id=run_id)
-    now = timezone.now()
     episodes = []
     for ep in run.episodes.order_by("episode_num").defer("observation_json", "observation_zlib", "reset_info"):
         if ep.ended_at is None:
             _fill_open_episode(ep, live)
         episodes.append(ep)
+    return _statistics(run, episodes)
+
+
+def run_statistics_unrecorded(*, run: Run) -> RunStatisticsOut:
+    """The statistics of a live run that has had no episode yet (its row is written with its first)."""
+    return _statistics(run, [])
+
+
+def _statistics(run: Run, episodes: list[Episode]) -> RunStatisticsOut:
+    """Averages and the success rate are over the episodes that ended by themselves (done); abandoned
+    ones count toward the run's length and are counted apart (SPEC 7)."""
+    now = timezone.now()
     ended = [ep for ep in episodes if ep.ended_at is not None]
-    completed = len(ended)
-    successful = sum(ep.success for ep in ended)
+    done = [ep for ep in ended if ep.done]
+    successful = sum(ep.success for ep in done)
     last = episodes[-1] if episodes else None
     return RunStatisticsOut.model_validate({
         "run_id": str(run.pk),
@@ -57,17 +68,20 @@ def run_statistics(*, run_id: str | uuid.UUID, live: LiveEpisode | None = None) 
         "success_threshold": run.success_threshold,
         "state": run.state,
         "error": run.error or None,
+        "reason": run.reason or None,
+        "parent": _parent(run),
         "created_at": _iso(run.created_at),
         "start_time": _iso(run.started_at),
         "end_time": _iso(run.ended_at),
         "current_episode": last.episode_num if last else 0,
         "current_step": last.total_steps if last else 0,
-        "completed_episodes": completed,
+        "completed_episodes": len(ended),
+        "abandoned_episodes": len(ended) - len(done),
         "total_steps": sum(ep.total_steps for ep in episodes),
         "total_reward": _num(sum(ep.total_reward for ep in episodes)),
-        "average_reward": _num(sum(ep.total_reward for ep in ended) / completed) if completed else 0.0,
-        "average_steps": sum(ep.total_steps for ep in ended) / completed if completed else 0.0,
-        "success_rate": successful / completed if completed else 0.0,
+        "average_reward": _num(sum(ep.total_reward for ep in done) / len(done)) if done else 0.0,
+        "average_steps": sum(ep.total_steps for ep in done) / len(done) if done else 0.0,
+        "success_rate": successful / len(done) if done else 0.0,
         "successful_episodes": successful,
         "duration": _seconds(run.started_at, run.ended_at or now),
         "episodes": [_episode_summary(ep, now) for ep in episodes],
@@ -102,6 +116,8 @@ def run_summary(run: Run) -> dict:
         "env_id": run.env_id,
         "state": run.state,
         "error": run.error or None,
+        "reason": run.reason or None,
+        "parent": _parent(run),
         "num_episodes": run.num_episodes,
         "max_steps_per_episode": run.max_steps_per_episode,
         "completed_episodes": run.completed_episodes,
@@ -150,7 +166,7 @@ def run_export_lines(*, run: Run) -> Generator[bytes, None, None]:
     for ep in run.episodes.order_by("pk").iterator(chunk_size=500):
         if ep.ended_at is None:
             _fill_open_episode(ep, None)
-        yield _line({"type": "episode", **_episode_summary(ep, timezone.now()), "seed": ep.seed,
+        yield _line({"type": "episode", **_episode_summary(ep, timezone.now()), "options": ep.options,
                      "started_at": _iso(ep.started_at), "ended_at": _iso(ep.ended_at),
                      "observation": ep.observation, "info": ep.reset_info})
         while step is not None and step.episode_id == ep.pk:
@@ -172,6 +188,7 @@ def _episode_summary(ep: Episode, now: datetime) -> dict:
     return {
         "episode_num": ep.episode_num,
         "env_index": ep.env_index,
+        "seed": ep.seed,
         "total_steps": ep.total_steps,
         "total_reward": _num(ep.total_reward),
         "final_reward": _num(ep.final_reward),
@@ -182,6 +199,12 @@ def _episode_summary(ep: Episode, now: datetime) -> dict:
         "success": ep.success,
         "duration": _seconds(ep.started_at, ep.ended_at or now),
     }
+
+
+def _parent(run: Run) -> dict | None:
+    if run.parent_run_id is None:
+        return None
+    return {"run_id": str(run.parent_run_id), "episode_num": run.parent_episode_num, "step_num": run.parent_step_num}
 
 
 def _step_record(step: Step, obs_format: str | None) -> dict:

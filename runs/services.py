@@ -7,6 +7,8 @@ import json
 import math
 import os
 import socket
+import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -40,11 +42,16 @@ def pack_observation(observation: Any) -> dict:
 
 
 def run_create(*, instance_id: str, env_id: str, env_kwargs: dict, env_spec: dict | None,
-               num_episodes: int, max_steps_per_episode: int, success_threshold: float | None) -> Run:
+               num_episodes: int, max_steps_per_episode: int, success_threshold: float | None,
+               run_id: uuid.UUID | None = None, state: str = RunState.RUNNING,
+               parent: tuple[uuid.UUID, int, int] | None = None) -> Run:
+    """`parent`: a fork's source (run id, episode number, step number)."""
+    parent_run, parent_episode, parent_step = parent if parent is not None else (None, None, None)
     return Run.objects.create(
-        instance_id=instance_id, env_id=env_id, env_kwargs=finite_json(env_kwargs), env_spec=finite_json(env_spec),
-        num_episodes=num_episodes, max_steps_per_episode=max_steps_per_episode,
-        success_threshold=success_threshold, state=RunState.RUNNING, owner=process_owner(),
+        run_id=run_id or uuid.uuid4(), instance_id=instance_id, env_id=env_id, env_kwargs=finite_json(env_kwargs),
+        env_spec=finite_json(env_spec), num_episodes=num_episodes, max_steps_per_episode=max_steps_per_episode,
+        success_threshold=success_threshold, state=state, owner=process_owner(), parent_run_id=parent_run,
+        parent_episode_num=parent_episode, parent_step_num=parent_step,
     )
 
 
@@ -58,8 +65,81 @@ def _owner(pid: int) -> str:
     return f"{socket.gethostname()}:{pid}"
 
 
-def run_set_state(*, run_id, state: str, error: str = "", ended_at: datetime | None = None) -> None:
-    _update(Run, run_id, state=state, error=error, ended_at=ended_at)
+def run_set_state(*, run_id, state: str, error: str = "", reason: str = "", ended_at: datetime | None = None) -> None:
+    _update(Run, run_id, state=state, error=error, reason=reason, ended_at=ended_at)
+
+
+@dataclass(frozen=True)
+class RunTotals:
+    """A run's totals over its ended episodes, as a resume finds them."""
+
+    created_at: datetime
+    completed: int
+    successful: int
+    steps: int
+    reward: float
+
+
+INTERRUPTED = "interrupted"  # the error of a run whose process died (runs_interrupt_stale)
+
+
+def resumable_q() -> Q:
+    """The runs a resume takes up: stopped on purpose, or left by a dead process."""
+    return Q(state=RunState.STOPPED) | Q(state=RunState.ERROR, error=INTERRUPTED)
+
+
+def run_resume(*, run_id, instance_id: str, open_episode_id: int | None) -> RunTotals | None:
+    """Running again, owned by this process and `instance_id`, `open_episode_id` open again (the run's end
+    closed it as abandoned); None, and nothing changed, when the run is no longer resumable (taken up
+    meanwhile). The totals are recounted over the episodes that stay ended."""
+    episodes = Episode.objects.filter(run_id=run_id)
+    if open_episode_id is not None:
+        episodes = episodes.exclude(pk=open_episode_id)
+    totals = episodes.aggregate(completed=Count("pk"), successful=Count("pk", filter=Q(success=True)),
+                                steps=Sum("total_steps"), reward=Sum("total_reward"))
+    taken = Run.objects.filter(resumable_q(), pk=run_id).update(
+        state=RunState.RUNNING, error="", reason="", ended_at=None, owner=process_owner(), instance_id=instance_id,
+        completed_episodes=totals["completed"], successful_episodes=totals["successful"],
+        total_steps=totals["steps"] or 0, total_reward=totals["reward"] or 0.0)
+    if not taken:
+        return None
+    if open_episode_id is not None:
+        Episode.objects.filter(pk=open_episode_id).update(
+            ended_at=None, total_steps=0, total_reward=0.0, final_reward=None, terminated=False, truncated=False,
+            done=False, success=False, abandoned=False)
+    created_at = Run.objects.values_list("created_at", flat=True).get(pk=run_id)
+    return RunTotals(created_at=created_at, completed=totals["completed"], successful=totals["successful"],
+                     steps=totals["steps"] or 0, reward=totals["reward"] or 0.0)
+
+
+@dataclass(frozen=True)
+class CopiedEpisode:
+    pk: int
+    steps: int
+    reward: float
+    final_reward: float | None
+
+
+def episode_copy(*, episode_id: int, run_id, upto_step: int, started_at: datetime) -> CopiedEpisode:
+    """A fork's episode 1: the source episode's reset and its steps 1..upto_step, rows copied as stored
+    (observations stay compressed), read and written in chunks."""
+    source = Episode.objects.get(pk=episode_id)
+    copy = Episode.objects.create(
+        run_id=run_id, episode_num=1, seed=source.seed, options=source.options, reset_info=source.reset_info,
+        started_at=started_at, observation_json=source.observation_json, observation_zlib=source.observation_zlib)
+    Run.objects.filter(pk=run_id).update(started_at=started_at)
+    steps, reward, final_reward, chunk = 0, 0.0, None, []
+    for step in source.steps.filter(step_num__lte=upto_step).order_by("step_num").iterator(chunk_size=500):
+        chunk.append(Step(episode_id=copy.pk, step_num=step.step_num, action=step.action, reward=step.reward,
+                          terminated=step.terminated, truncated=step.truncated, info=step.info,
+                          observation_json=step.observation_json, observation_zlib=step.observation_zlib,
+                          created_at=step.created_at))
+        steps, reward, final_reward = step.step_num, reward + (step.reward or 0.0), step.reward
+        if len(chunk) == 500:
+            Step.objects.bulk_create(chunk)
+            chunk = []
+    Step.objects.bulk_create(chunk)
+    return CopiedEpisode(pk=copy.pk, steps=steps, reward=reward, final_reward=final_reward)
 
 
 def run_set_totals(*, run_id, completed_episodes: int, successful_episodes: int, total_steps: int,
@@ -70,9 +150,9 @@ def run_set_totals(*, run_id, completed_episodes: int, successful_episodes: int,
 
 
 def episode_open(*, run_id, episode_num: int, seed: int | None, observation: Any, info: dict,
-                 started_at: datetime, first: bool) -> int:
-    pk = _insert(Episode, run_id=run_id, episode_num=episode_num, seed=seed, reset_info=finite_json(info),
-                 started_at=started_at, **pack_observation(observation))
+                 started_at: datetime, first: bool, options: dict | None = None) -> int:
+    pk = _insert(Episode, run_id=run_id, episode_num=episode_num, seed=seed, options=finite_json(options),
+                 reset_info=finite_json(info), started_at=started_at, **pack_observation(observation))
     if first:
         _update(Run, run_id, started_at=started_at)
     return pk
@@ -279,8 +359,9 @@ def _step_insert_sql(vendor: str, rows: int) -> str:
     return f"INSERT INTO {quote(Step._meta.db_table)} ({columns}) VALUES {', '.join([row] * rows)}"
 
 
-def runs_interrupt_stale(*, keep: list | None = None, reason: str = "interrupted") -> int:
-    """Close runs a dead process left running or paused as `error`, their open episode kept and summed.
+def runs_interrupt_stale(*, keep: list | None = None, reason: str = INTERRUPTED) -> int:
+    """Close runs a dead process left running or paused as `error`, their open episode kept and summed;
+    such a run with no episode is deleted (history keeps no run without one: SPEC 7).
 
     Processes sharing the database must not close each other's live runs, so a run is stale only if
     its owner is a process of this host that is gone (or this process, when the run is not in `keep`:
@@ -297,6 +378,10 @@ def runs_interrupt_stale(*, keep: list | None = None, reason: str = "interrupted
     stale = [run for run in open_runs.only("pk", "owner") if _owner_is_gone(run.owner)]
     closed = 0
     for run in stale:
+        if not run.episodes.exists():
+            run.delete()
+            closed += 1
+            continue
         with transaction.atomic():
             _episodes_close_from_steps(run=run)
             totals = run.episodes.aggregate(

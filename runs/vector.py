@@ -19,7 +19,7 @@ from gymenv.engine import RecorderSpec
 from gymenv.schemas import VectorResetProgress, VectorStepProgress
 from gymsite.errors import LedgerFailed, ResetRequired, RunCompleted, RunPaused
 from runs import services
-from runs.manager import ERROR_MESSAGE_CHARS, RunManager, _OpenEpisode, _Write, episode_success
+from runs.manager import ERROR_MESSAGE_CHARS, OpenEpisode, RunManager, _ending, _Write, episode_success
 from runs.models import RunState
 
 # A sub-env whose episode ends: how (the last step's info and flags), or None when it is abandoned.
@@ -39,7 +39,7 @@ class VectorRunManager(RunManager):
     def __init__(self, spec: RecorderSpec):
         assert spec.num_envs
         self.num_envs = spec.num_envs
-        self._open: dict[int, _OpenEpisode] = {}
+        self._open: dict[int, OpenEpisode] = {}
         super().__init__(spec)
 
     # -- the owner thread ---------------------------------------------------------------------
@@ -49,7 +49,8 @@ class VectorRunManager(RunManager):
             self._refuse_when_over()
             if self._state == RunState.PAUSED:
                 raise RunPaused(self._paused_message())
-            if self._open and self._completed + len(self._open) >= self.config.num_episodes:
+            limit = self.config.num_episodes  # 0: no limit
+            if limit and self._open and self._completed + len(self._open) >= limit:
                 # The reset would abandon the run's last episodes, completing it (SPEC 7, as for one env).
                 self._write(self._close_writes([(i, None) for i in self._open], now=timezone.now())[0])
                 raise RunCompleted(self._completed_message())
@@ -69,6 +70,8 @@ class VectorRunManager(RunManager):
                     raise RunCompleted(self._completed_message())
                 writes = [close]
             opened = self._open_writes([(i, seeds[i], observations[i], infos[i]) for i in which], now=now)
+            if not self._recorded:  # the run's row goes with its first episodes
+                writes.insert(0, self._run_create_writes())
             self._write(*writes, *([opened] if opened is not None else []))
             return VectorResetProgress(run_id=self.run_id, episode_nums=self._episode_nums(),
                                        total_episodes=self.config.num_episodes,
@@ -141,7 +144,8 @@ class VectorRunManager(RunManager):
         """Start an episode for each (env_index, seed, observation, info), in one INSERT, while the run has
         episodes left to start: its episodes are its first num_episodes, so it completes when the last
         of them ends. A sub-env with none left steps on unrecorded. None when none starts."""
-        openings = openings[:max(0, self.config.num_episodes - self._last_episode_num)]
+        if self.config.num_episodes:  # 0: no limit
+            openings = openings[:max(0, self.config.num_episodes - self._last_episode_num)]
         if not openings:
             return None
         first_num = self._last_episode_num + 1
@@ -153,7 +157,7 @@ class VectorRunManager(RunManager):
 
         def after(pks: list[int]) -> None:
             for pk, (num, index, *_rest) in zip(pks, numbered, strict=True):
-                self._open[index] = _OpenEpisode(pk=pk, num=num, started_at=now)
+                self._open[index] = OpenEpisode(pk=pk, num=num, started_at=now)
                 self._last_episode_num = num
 
         return _Write(write, after)
@@ -181,9 +185,9 @@ class VectorRunManager(RunManager):
             total_steps, total_reward = total_steps + steps, total_reward + reward
         state: dict[str, Any] = {}
         if end_run is not None:
-            state = {"state": end_run[0], "error": end_run[1], "ended_at": now}
-        elif completed >= self.config.num_episodes:
-            state = {"state": RunState.COMPLETED, "error": "", "ended_at": now}
+            state = _ending(*end_run, now)
+        elif self.config.num_episodes and completed >= self.config.num_episodes:
+            state = _ending(RunState.COMPLETED, "", now)
         run_id, closed = self._run_uuid, [i for i, _ in closing]
 
         def write() -> None:
@@ -197,7 +201,7 @@ class VectorRunManager(RunManager):
             self._completed, self._successful = completed, successful
             self._total_steps, self._total_reward = total_steps, total_reward
             if state:
-                self._state, self._error = RunState(state["state"]), state["error"]
+                self._state, self._error, self._reason = RunState(state["state"]), state["error"], state["reason"]
 
         return _Write(write, after), bool(state)
 
@@ -206,12 +210,6 @@ class VectorRunManager(RunManager):
             return super()._end_run_writes(state, message)
         return self._close_writes([(i, None) for i in self._open], now=timezone.now(), end_run=(state, message))[0]
 
-    def _new_run_writes(self) -> _Write:
-        opened = super()._new_run_writes()
-
-        def after(run) -> None:
-            assert opened.after is not None
-            opened.after(run)
-            self._open = {}
-
-        return _Write(opened.write, after)
+    def _new_run(self, run_id: Any = None, *, recorded: bool = False) -> None:
+        super()._new_run(run_id, recorded=recorded)
+        self._open = {}

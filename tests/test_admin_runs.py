@@ -101,3 +101,17 @@ def test_a_change_or_delete_url_with_a_malformed_id_is_404(admin_client, model, 
     a_run(episodes=1, steps=1)
     for view in ("change", "delete"):
         assert admin_client.get(reverse(f"admin:runs_{model}_{view}", args=[object_id])).status_code == 404
+
+
+def test_the_admin_shows_stopped_runs_with_their_reason_forks_with_their_parent_and_seeds(admin_client):
+    source = a_run(episodes=1, steps=3)
+    Run.objects.filter(pk=source.pk).update(state="stopped", reason="instance deleted")
+    fork = a_run(episodes=1, steps=1)
+    Run.objects.filter(pk=fork.pk).update(parent_run=source, parent_episode_num=1, parent_step_num=2)
+    url = reverse("admin:runs_run_changelist")
+    html = admin_client.get(url, {"state__exact": "stopped"}).content.decode()
+    assert str(source.pk) in html and "instance deleted" in html and str(fork.pk) not in html
+    html = admin_client.get(url).content.decode()
+    assert f"{str(source.pk)[:8]}</a> episode 1 step 2" in html
+    page = admin_client.get(reverse("admin:runs_run_change", args=[fork.pk])).content.decode()
+    assert "episode 1 step 2" in page and "Seed" in page

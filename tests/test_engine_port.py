@@ -25,7 +25,7 @@ class ListRecorder:
     def before_reset(self):
         self.calls.append("before_reset")
 
-    def on_reset(self, *, seed, observation, info):
+    def on_reset(self, *, seed, observation, info, options=None):
         self.calls.append(("on_reset", seed))
         self.steps = 0
         return ResetProgress(run_id="r1", episode_num=1, total_episodes=self.spec.policy.num_episodes,
@@ -40,6 +40,10 @@ class ListRecorder:
         limit = self.steps >= self.spec.policy.max_steps_per_episode
         return truncated or limit, StepProgress(run_id="r1", episode_num=1, step_num=self.steps,
                                                 completed_episodes=0, total_episodes=1, run_state="running")
+
+    def progress(self):
+        return StepProgress(run_id="r1", episode_num=1, step_num=self.steps, completed_episodes=0,
+                            total_episodes=1, run_state="running")
 
     def on_error(self, message):
         self.calls.append(("on_error", message))

@@ -76,8 +76,11 @@ class OneInstance(RuleBasedStateMachine):
             self.run.end_episode()
         self.run.episodes.append([])
         self.run.open = True
-        self.observation, _ = self.reference.reset(seed=seed)
-        self.synced = self.synced or seed is not None
+        # Without a seed the server draws one and says which (SPEC 14): the reference takes the same.
+        drawn = reply.body["run_progress"]["seed"]
+        assert seed is None or drawn == seed
+        self.observation, _ = self.reference.reset(seed=drawn)
+        self.synced = True
         self.needs_reset, self.episode_over = False, False
         assert reply.body["run_progress"]["episode_num"] == len(self.run.episodes)
         self.check_observation(reply.body["observation"])
@@ -123,7 +126,7 @@ class OneInstance(RuleBasedStateMachine):
         reply = self.rest.post("/run/reset")
         assert reply.status == 200, reply.body
         if self.run.state not in ("completed", "error"):
-            self.run.state = "error"  # ended before it completed
+            self.run.state = "stopped"  # ended on purpose before it completed
             if self.run.open:
                 self.run.open = False
                 self.run.completed += 1
@@ -168,6 +171,9 @@ class OneInstance(RuleBasedStateMachine):
         assert (status["run_id"], status["state"], status["completed_episodes"]) == \
             (self.run_id, self.run.state, self.run.completed), status
         for run_id, model in self.runs.items():
+            if not model.episodes:  # history keeps no run without an episode
+                assert not Run.objects.filter(pk=run_id).exists(), run_id
+                continue
             row = Run.objects.get(pk=run_id)
             assert (row.state, row.completed_episodes) == (model.state, model.completed), (run_id, row.state)
             assert Episode.objects.filter(run_id=run_id).count() == len(model.episodes)

@@ -364,11 +364,11 @@ def test_create_env_refuses_what_the_operator_did_not_allow(door):
     srv = door(**CARTPOLE)
     other, module, kwargs, steps = call_tools(
         srv, ("create_env", {"env_id": "Pendulum-v1"}), ("create_env", {"env_id": "os:CartPole-v1"}),
-        ("create_env", {"env_kwargs": {"sutton_barto_reward": True}}), ("create_env", {"num_episodes": 0}))
+        ("create_env", {"env_kwargs": {"sutton_barto_reward": True}}), ("create_env", {"num_episodes": -1}))
     assert_tool_error(other, "env_not_allowed", "Pendulum-v1", "CartPole-v1")
     assert_tool_error(module, "invalid_argument", "module imports")
     assert_tool_error(kwargs, "invalid_argument", "--allow-env-kwargs")
-    assert_tool_error(steps, "invalid_argument", "'num_episodes': Input should be greater than or equal to 1")
+    assert_tool_error(steps, "invalid_argument", "'num_episodes': Input should be greater than or equal to 0")
     assert len(srv.engine.instances()) == 1
 
 

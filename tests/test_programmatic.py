@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gymenv import GymService
-from gymsite.errors import InvalidAction, ResetRequired
+from gymsite.errors import InvalidAction, OutOfOrder, ResetRequired
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,6 +28,15 @@ def test_gym_service_answers_the_rest_bodies_and_records_the_run(service):
     assert stats["completed_episodes"] == 1 and stats["total_steps"] == 3
 
 
+def test_gym_service_takes_the_expected_numbers_of_retry_safe_calls(service):
+    first = service.reset(seed=2, expected_episode=1)
+    assert service.reset(seed=2, expected_episode=1) == {**first, "repeated": True}
+    step = service.step(1, expected_step=1)
+    assert service.step(1, expected_step=1) == {**step, "repeated": True}
+    with pytest.raises(OutOfOrder):
+        service.step(1, expected_step=3)
+
+
 def test_gym_service_raises_the_error_rest_would_answer(service):
     with pytest.raises(ResetRequired):
         service.step(0)
@@ -39,7 +48,7 @@ def test_gym_service_raises_the_error_rest_would_answer(service):
 @pytest.mark.parametrize("options, needle", [
     ({"env_id": "NoSuchEnv-v0"}, "unknown env id"),
     ({"env_id": "CartPole-v1", "host": "0.0.0.0"}, "without a token"),
-    ({"env_id": "CartPole-v1", "num_episodes": 0}, "--num-episodes must be at least 1"),
+    ({"env_id": "CartPole-v1", "num_episodes": -1}, "--num-episodes must be 0 (no limit) or more"),
     ({"env_id": "CartPole-v1", "allow_env": ("NoSuchEnv-v0",)}, "--allow-env NoSuchEnv-v0"),
 ])
 def test_gym_http_server_refuses_what_runserver_gym_refuses_in_one_line(tmp_path, options, needle):

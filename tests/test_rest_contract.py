@@ -163,7 +163,9 @@ def create_scenario(rest, op):
     srv = rest(max_instances=2)
     return [(201, srv.post("/envs", {"num_episodes": 3})), (403, srv.post("/envs", {"env_id": "Pendulum-v1"})),
             (422, srv.post("/envs", {"env_kwargs": {"sutton_barto_reward": True}})),
-            (422, srv.post("/envs", {"num_episodes": 0})), (422, srv.post("/envs", {"colour": "red"})),
+            (422, srv.post("/envs", {"num_episodes": -1})), (422, srv.post("/envs", {"colour": "red"})),
+            (422, srv.post("/envs", {"fork_from": {"run_id": str(uuid.uuid4()), "episode_num": 0, "step_num": 0}})),
+            (404, srv.post("/envs", {"resume_run": str(uuid.uuid4())})),
             (400, srv.post("/envs", raw=b"[")), (429, srv.post("/envs", {}))]
 
 
@@ -228,9 +230,21 @@ def run_list_scenario(rest, op):
 @scenario("GET /runs/{run_id}")
 def run_detail_scenario(rest, op):
     srv, run_id = recorded_run(rest)
+    live = srv.get(f"/runs/{run_id}")
     srv.post("/run/reset")  # the run is history now, not the live one
-    return [(200, srv.get(f"/runs/{run_id}")), (200, srv.get(f"/runs/{srv.get('/run/status').body['run_id']}")),
+    fresh = srv.get("/run/status").body["run_id"]  # no episode yet: not in the history
+    return [(200, live), (200, srv.get(f"/runs/{run_id}")), (404, srv.get(f"/runs/{fresh}")),
             (404, srv.get(f"/runs/{uuid.uuid4()}")), (404, srv.get("/runs/not-a-uuid"))]
+
+
+@scenario("POST /runs/{run_id}/verify")
+def verify_scenario(rest, op):
+    srv, run_id = recorded_run(rest)
+    return [(200, srv.post(f"/runs/{run_id}/verify", {"episode_num": 1})),
+            (404, srv.post(f"/runs/{run_id}/verify", {"episode_num": 2})),
+            (404, srv.post(f"/runs/{uuid.uuid4()}/verify", {"episode_num": 1})),
+            (422, srv.post(f"/runs/{run_id}/verify", {"episode_num": "1"})),
+            (400, srv.post(f"/runs/{run_id}/verify", raw=b"{"))]
 
 
 @scenario("GET /runs/{run_id}/episodes/{episode_num}/steps")

@@ -65,7 +65,8 @@ def test_pause_resume_start_and_reset_drive_the_run(serve):
     old = srv.get("/run/status").body["run_id"]
     reset = srv.post("/envs/default/run/reset")
     assert reset.status == 200 and RunResetOut.model_validate(reset.body) and reset.body["run_id"] != old
-    assert srv.get(f"/runs/{old}").body["state"] == "error"
+    old_run = srv.get(f"/runs/{old}").body
+    assert (old_run["state"], old_run["reason"]) == ("stopped", "reset by client before it completed")
 
 
 def test_a_completed_run_refuses_pause_until_a_new_one_starts(serve):
@@ -94,15 +95,18 @@ def test_run_routes_say_when_the_run_manager_is_off(serve):
 
 def test_run_history_is_paginated_newest_first_and_filtered(serve):
     srv = serve(**SMALL)
-    ids = [srv.get("/run/status").body["run_id"]]
-    for _ in range(3):
-        ids.append(srv.post("/run/reset").body["run_id"])
+    ids = []
+    for n in range(4):
+        ids.append(srv.post("/reset", {"seed": n}).body["run_progress"]["run_id"])
+        if n < 3:
+            srv.post("/run/reset")
+    srv.post("/run/reset")  # a run with no episode: not in the history
     page = srv.get("/runs?page=1&page_size=2")
     assert page.status == 200 and RunListOut.model_validate(page.body)
     assert [r["run_id"] for r in page.body["runs"]] == ids[::-1][:2]
     assert (page.body["count"], page.body["num_pages"]) == (4, 2)
-    running = srv.get("/runs?state=running&env_id=CartPole-v1").body
-    assert [r["run_id"] for r in running["runs"]] == [ids[-1]]
+    stopped = srv.get("/runs?state=stopped&env_id=CartPole-v1").body
+    assert [r["run_id"] for r in stopped["runs"]] == ids[::-1]
     assert srv.get("/runs?env_id=Taxi-v4").body["count"] == 0
     assert_error(srv.get("/runs?state=bogus"), 422, "invalid_argument")
     assert_error(srv.get("/runs?page=0"), 422, "invalid_argument")

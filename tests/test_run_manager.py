@@ -38,21 +38,54 @@ def step(rm, reward=1.0, terminated=False, truncated=False, info=None, action=1)
     return truncated, progress.model_dump()
 
 
-def test_a_new_manager_commits_a_running_run():
+def test_a_new_run_is_running_and_reaches_the_ledger_with_its_first_episode():
     rm = manager()
-    run = Run.objects.get(pk=rm.run_id)
-    assert run.state == "running" and run.env_id == "CartPole-v1" and run.num_episodes == 3
-    assert run.env_spec == {"id": "CartPole-v1"} and run.started_at is None
+    assert not Run.objects.filter(pk=rm.run_id).exists()  # history keeps no run without an episode
     assert rm.status().model_dump() == {
         "success": True, "run_id": rm.run_id, "state": "running", "current_episode": 0, "current_step": 0,
         "completed_episodes": 0, "total_episodes": 3, "progress": {"episodes": "0/3", "percentage": 0.0},
     }
+    stats = rm.statistics()
+    assert (stats.run_id, stats.state, stats.episodes, stats.start_time) == (rm.run_id, "running", [], None)
+    reset(rm)
+    run = Run.objects.get(pk=rm.run_id)
+    assert run.state == "running" and run.env_id == "CartPole-v1" and run.num_episodes == 3
+    assert run.env_spec == {"id": "CartPole-v1"} and run.started_at is not None
+
+
+def test_a_paused_run_reaches_the_ledger_paused():
+    rm = manager()
+    rm.pause()
+    assert not Run.objects.filter(pk=rm.run_id).exists()
+    rm.resume()
+    rm.pause()
+    rm.resume()
+    reset(rm)
+    assert Run.objects.get(pk=rm.run_id).state == "running"
+
+
+def test_a_run_without_an_episode_leaves_nothing_when_reset_or_closed():
+    rm = manager()
+    first = rm.run_id
+    rm.reset()
+    rm.close("instance deleted")
+    assert not Run.objects.filter(pk__in=[first, rm.run_id]).exists()
+
+
+def test_with_no_episode_limit_the_run_never_completes_by_count():
+    rm = manager(num_episodes=0, max_steps=1)
+    for _ in range(5):
+        reset(rm)
+        step(rm)  # the step limit ends each episode
+    status = rm.status()
+    assert (status.state, status.completed_episodes, status.total_episodes) == ("running", 5, 0)
+    assert status.progress.episodes == "5 (no limit)" and status.progress.percentage == 0.0
 
 
 def test_reset_opens_the_next_episode_and_reports_run_progress():
     rm = manager()
     progress = reset(rm, seed=7)
-    assert progress == {"run_id": rm.run_id, "episode_num": 1, "total_episodes": 3, "max_steps": 5}
+    assert progress == {"run_id": rm.run_id, "episode_num": 1, "total_episodes": 3, "max_steps": 5, "seed": 7}
     episode = Episode.objects.get(run_id=rm.run_id)
     assert episode.episode_num == 1 and episode.seed == 7 and episode.observation == [0.0, 0.0]
     assert Run.objects.get(pk=rm.run_id).started_at == episode.started_at
@@ -172,14 +205,14 @@ def test_an_env_error_stops_the_run_keeping_its_open_episode():
     reset(rm)
 
 
-def test_run_reset_ends_an_unfinished_run_as_error_and_opens_a_new_one():
+def test_run_reset_stops_an_unfinished_run_with_a_reason_and_opens_a_new_one():
     rm = manager()
     reset(rm)
     step(rm)
     old = rm.run_id
     rm.reset().model_dump()
     old_run = Run.objects.get(pk=old)
-    assert old_run.state == "error" and old_run.error == "reset by client before it completed"
+    assert (old_run.state, old_run.reason, old_run.error) == ("stopped", "reset by client before it completed", "")
     assert old_run.episodes.get().total_steps == 1
     assert rm.status().model_dump()["current_episode"] == 0
     with pytest.raises(ResetRequired):  # the env is mid-episode, the new run has none yet
@@ -209,13 +242,13 @@ def test_pause_and_resume_of_a_completed_run_say_so():
         rm.resume().model_dump()
 
 
-def test_close_interrupts_an_unfinished_run_keeping_its_partial_episode():
+def test_close_stops_an_unfinished_run_keeping_its_partial_episode():
     rm = manager()
     reset(rm)
     step(rm, reward=0.25)
-    rm.close("interrupted")
+    rm.close("server shut down")
     run = Run.objects.get(pk=rm.run_id)
-    assert run.state == "error" and run.error == "interrupted"
+    assert (run.state, run.reason, run.error) == ("stopped", "server shut down", "")
     assert (run.total_steps, run.total_reward) == (1, 0.25)
     assert run.episodes.get().total_steps == 1
 
@@ -281,4 +314,4 @@ def test_a_closed_manager_cannot_be_revived_by_a_racing_run_reset():
             control()
     assert rm.run_id == closed_run and live_manager(closed_run) is None
     assert Run.objects.filter(instance_id="default").count() == 1
-    assert Run.objects.get(pk=closed_run).state == "error"
+    assert Run.objects.get(pk=closed_run).state == "stopped"

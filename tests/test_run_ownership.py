@@ -6,16 +6,20 @@ import subprocess
 import sys
 
 import pytest
+from django.utils import timezone
 
 from runs import services
-from runs.models import Run
+from runs.models import Episode, Run
 
 HOST = socket.gethostname()
 
 
-def a_run(owner: str) -> Run:
-    return Run.objects.create(instance_id="default", env_id="CartPole-v1", num_episodes=1,
-                              max_steps_per_episode=10, owner=owner)
+def a_run(owner: str, *, episodes: int = 1) -> Run:
+    run = Run.objects.create(instance_id="default", env_id="CartPole-v1", num_episodes=1,
+                             max_steps_per_episode=10, owner=owner)
+    for num in range(1, episodes + 1):
+        Episode.objects.create(run=run, episode_num=num, started_at=timezone.now())
+    return run
 
 
 def state(run: Run) -> str:
@@ -80,3 +84,10 @@ def test_this_processs_live_runs_are_kept_and_its_other_runs_interrupted():
     live, left = a_run(services.process_owner()), a_run(services.process_owner())
     assert services.runs_interrupt_stale(keep=(live.pk,)) == 1
     assert (state(live), state(left)) == ("running", "error")
+
+
+@pytest.mark.django_db
+def test_a_dead_processs_run_that_never_had_an_episode_is_deleted(dead_pid):
+    run = a_run(f"{HOST}:{dead_pid}", episodes=0)
+    assert services.runs_interrupt_stale(keep=()) == 1
+    assert not Run.objects.filter(pk=run.pk).exists()

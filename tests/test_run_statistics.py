@@ -54,13 +54,15 @@ def test_statistics_have_the_documented_shape_and_totals():
     RunStatisticsOut.model_validate(stats)
     assert stats["run_id"] == str(run.pk) and stats["env_id"] == "CartPole-v1" and stats["state"] == "running"
     assert (stats["completed_episodes"], stats["total_steps"], stats["total_reward"]) == (3, 12, 12.0)
+    assert stats["abandoned_episodes"] == 0 and stats["reason"] is None and stats["parent"] is None
     assert (stats["average_reward"], stats["average_steps"]) == (4.0, 4.0)
     assert (stats["successful_episodes"], stats["success_rate"]) == (3, 1.0)
     assert (stats["current_episode"], stats["current_step"]) == (3, 4)
     assert stats["start_time"].endswith("+00:00") and stats["end_time"] is None and stats["duration"] > 0
     assert [e["episode_num"] for e in stats["episodes"]] == [1, 2, 3]
     assert stats["episodes"][0] == {
-        "episode_num": 1, "env_index": None, "total_steps": 4, "total_reward": 4.0, "final_reward": 1.0, "done": True,
+        "episode_num": 1, "env_index": None, "seed": 1, "total_steps": 4, "total_reward": 4.0, "final_reward": 1.0,
+        "done": True,
         "terminated": True, "truncated": False, "abandoned": False, "success": True, "duration": 0.004,
     }
 

@@ -30,7 +30,7 @@ def run_command(args, tmp_path, timeout=90):
     (["--env", "CartPole-v1", "--import", "no_such_module_here"], "no_such_module_here"),
     (["--env", "CartPole-v1", "--allow-env", "NoSuchEnv-v9"], "NoSuchEnv-v9"),
     (["--env", "CartPole-v1", "--env-kwargs", '{"no_such_kwarg": 1}'], "no_such_kwarg"),
-    (["--env", "CartPole-v1", "--num-episodes", "0"], "--num-episodes must be at least 1"),
+    (["--env", "CartPole-v1", "--num-episodes", "-1"], "--num-episodes must be 0 (no limit) or more"),
     (["--env", "tests.toy_envs:MissingDependencyToy-v0"], "no_such_physics"),
 ])
 def test_bad_start_arguments_end_with_one_clear_line_and_no_traceback(tmp_path, args, needle):

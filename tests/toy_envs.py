@@ -105,7 +105,52 @@ class PixelsEnv(gym.Env):
         return self._obs(), float(action), False, False, {}
 
 
-for _id, _cls in (("BlockingToy-v0", BlockingEnv), ("ExplodingToy-v0", ExplodingEnv), ("DictToy-v0", DictActionEnv),
+class DriftingEnv(gym.Env):
+    """Deterministic for its seed within one instance, not across instances: every make starts a new
+    offset, so a replay in a fresh env diverges at step 3 (what verify, resume and fork must catch)."""
+
+    metadata = {"render_modes": []}
+    makes = 0
+
+    def __init__(self):
+        DriftingEnv.makes += 1
+        self.offset = DriftingEnv.makes
+        self.observation_space = spaces.Box(-1e9, 1e9, (1,), np.float64)
+        self.action_space = spaces.Discrete(2)
+        self.t = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.array([float(seed or 0)]), {}
+
+    def step(self, action):
+        self.t += 1
+        return np.array([float(self.t + (self.offset if self.t >= 3 else 0))]), 1.0, False, False, {}
+
+
+class GraphObsEnv(gym.Env):
+    """A Graph observation: what Minari cannot store."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self):
+        self.observation_space = spaces.Graph(node_space=spaces.Discrete(3), edge_space=None)
+        self.action_space = spaces.Discrete(2)
+
+    def _obs(self):
+        return spaces.GraphInstance(nodes=np.array([0, 1]), edges=None, edge_links=None)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return self._obs(), {}
+
+    def step(self, action):
+        return self._obs(), 1.0, False, False, {}
+
+
+for _id, _cls in (("BlockingToy-v0", BlockingEnv), ("DriftingToy-v0", DriftingEnv), ("GraphToy-v0", GraphObsEnv),
+                  ("ExplodingToy-v0", ExplodingEnv), ("DictToy-v0", DictActionEnv),
                   ("PixelsToy-v0", PixelsEnv)):
     if _id not in gym.registry:
         gym.register(_id, entry_point=f"{__name__}:{_cls.__name__}", max_episode_steps=50)

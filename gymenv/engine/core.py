@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from gymenv import catalogue
 from gymenv.engine.describe import catalogue_entry
 from gymenv.engine.instance import Instance, Progress
-from gymenv.engine.recorder import EpisodeRecorder, RecorderFactory, RunPolicy
+from gymenv.engine.recorder import EpisodeRecorder, RecorderFactory, RunOrigin, RunOrigins, RunPolicy
 from gymenv.engine.vector import VectorInstance, VectorOptions
 from gymenv.env_kwargs import check_client_env_kwargs
 from gymenv.schemas import (
@@ -64,6 +64,8 @@ class EngineConfig:
     recorder_factory: RecorderFactory | None
     max_batch: int  # actions in one batched step
     max_num_envs: int  # sub-envs of one vector instance
+    # Resume and fork (SPEC 14): the ledger's recorded runs an instance can start from; None without a ledger.
+    run_origins: RunOrigins | None = None
 
     def __post_init__(self):
         # The default env is always allowed; keep the operator's order, no duplicates.
@@ -71,6 +73,7 @@ class EngineConfig:
         object.__setattr__(self, "allowed_env_ids", tuple(ids))
         if self.recorder_factory is None:
             object.__setattr__(self, "run", None)
+            object.__setattr__(self, "run_origins", None)
 
 
 class Engine:
@@ -93,7 +96,7 @@ class Engine:
             self._retire_and_wait([inst], "failed to start")
             raise
 
-    def shutdown(self, reason: str = "interrupted") -> None:
+    def shutdown(self, reason: str = "server shut down") -> None:
         with self._lock:
             instances, self._instances = list(self._instances.values()), {}
         self._retire_and_wait(instances, reason)
@@ -161,20 +164,32 @@ class Engine:
     def create_sync(self, *, env_id: str | None = None, env_kwargs: Any = None, render_mode: str | None = None,
                     num_episodes: int | None = None, max_steps_per_episode: int | None = None,
                     obs_format: str | None = None, num_envs: int | None = None,
-                    vectorization_mode: str | None = None, autoreset_mode: str | None = None) -> Instance:
-        vector = None
+                    vectorization_mode: str | None = None, autoreset_mode: str | None = None,
+                    resume_run: str | None = None, fork_from: dict | None = None) -> Instance:
+        vector = origin = None
         if num_envs is not None or vectorization_mode is not None or autoreset_mode is not None:
             if num_envs is None:
                 raise InvalidArgument("vectorization_mode and autoreset_mode open a vector instance: give num_envs too")
+            if resume_run is not None or fork_from is not None:
+                raise InvalidArgument("resume_run and fork_from open a single-env instance: leave out num_envs, "
+                                      "vectorization_mode and autoreset_mode")
             vector = VectorOptions.checked(num_envs=num_envs, vectorization_mode=vectorization_mode,
                                            autoreset_mode=autoreset_mode, max_num_envs=self.config.max_num_envs,
                                            render_mode=render_mode)
-        env_id, env_kwargs, render_mode = self.check_create(env_id, env_kwargs, render_mode)
-        if vector is not None:
-            render_mode = None  # the env's best mode would be picked: vector instances do not render
-        policy = self._policy(num_episodes, max_steps_per_episode)
+        if resume_run is not None or fork_from is not None:
+            origin = self._origin(resume_run, fork_from, env_id=env_id, env_kwargs=env_kwargs,
+                                  num_episodes=num_episodes, max_steps_per_episode=max_steps_per_episode)
+            env_id = catalogue.check_client_env_id(origin.env_id, self.config.allowed_env_ids)
+            env_kwargs, render_mode = origin.env_kwargs, catalogue.pick_render_mode(env_id, render_mode)
+            policy: RunPolicy | None = origin.policy
+        else:
+            env_id, env_kwargs, render_mode = self.check_create(env_id, env_kwargs, render_mode)
+            if vector is not None:
+                render_mode = None  # the env's best mode would be picked: vector instances do not render
+            policy = self._policy(num_episodes, max_steps_per_episode)
         self.reap_idle()
-        inst = self._new_instance(uuid.uuid4().hex[:12], env_id, env_kwargs, render_mode, policy, obs_format, vector)
+        inst = self._new_instance(uuid.uuid4().hex[:12], env_id, env_kwargs, render_mode, policy, obs_format, vector,
+                                  origin)
         try:
             inst.call_sync(inst.op_open)
         except Exception as exc:
@@ -184,6 +199,19 @@ class Engine:
                 raise
             raise InvalidArgument(f"could not make {env_id}: {type(exc).__name__}: {exc}") from exc
         return inst
+
+    def _origin(self, resume_run: str | None, fork_from: dict | None, **others: Any) -> RunOrigin:
+        if self.config.run_origins is None:
+            raise RunTrackingOff("resume_run and fork_from need the run manager, which is off (--no-run-manager)")
+        if resume_run is not None and fork_from is not None:
+            raise InvalidArgument("give resume_run or fork_from, not both")
+        given = [name for name, value in others.items() if value is not None]
+        if given:
+            raise InvalidArgument(f"{', '.join(given)} cannot be combined with resume_run or fork_from: "
+                                  "the recorded run's own are used")
+        if resume_run is not None:
+            return self.config.run_origins(resume_run=resume_run)
+        return self.config.run_origins(fork_from=fork_from)
 
     async def create(self, **kwargs: Any) -> InstanceOut:
         # Making an env can take seconds (MuJoCo, Atari ROMs): never on the event loop.
@@ -206,12 +234,12 @@ class Engine:
             if num_episodes is not None or max_steps is not None:
                 raise InvalidArgument("num_episodes and max_steps_per_episode need the run manager, which is off")
             return None
-        return replace(base, num_episodes=num_episodes or base.num_episodes,
+        return replace(base, num_episodes=base.num_episodes if num_episodes is None else num_episodes,
                        max_steps_per_episode=max_steps or base.max_steps_per_episode)
 
     def _new_instance(self, instance_id: str, env_id: str, env_kwargs: dict, render_mode: str | None,
                       policy: RunPolicy | None, obs_format: str | None = None,
-                      vector: VectorOptions | None = None) -> Instance:
+                      vector: VectorOptions | None = None, origin: RunOrigin | None = None) -> Instance:
         with self._lock:
             if len(self._instances) >= self.config.max_instances and not self._evict_one():
                 raise InstanceLimit(f"this server keeps at most {self.config.max_instances} live instances")
@@ -219,7 +247,7 @@ class Engine:
                 "instance_id": instance_id, "env_id": env_id, "env_kwargs": env_kwargs, "render_mode": render_mode,
                 "policy": policy, "recorder_factory": self.config.recorder_factory,
                 "call_timeout": self.config.call_timeout, "obs_format": obs_format}
-            inst = Instance(**options) if vector is None else VectorInstance(vector=vector, **options)
+            inst = Instance(**options, origin=origin) if vector is None else VectorInstance(vector=vector, **options)
             self._instances[instance_id] = inst
         return inst
 
@@ -248,20 +276,22 @@ class Engine:
         return await inst.call(op(inst), *args)
 
     async def reset(self, instance_id: str, seed: int | None = None, options: dict | None = None,
-                    obs_format: str | None = None) -> ResetOut:
-        return await self._on_owner(instance_id, lambda i: i.op_reset, seed, options, obs_format)
+                    obs_format: str | None = None, expected_episode: int | None = None) -> ResetOut:
+        return await self._on_owner(instance_id, lambda i: i.op_reset, seed, options, obs_format, expected_episode)
 
-    async def step(self, instance_id: str, action: Any, obs_format: str | None = None) -> StepOut:
-        return await self._on_owner(instance_id, lambda i: i.op_step, action, obs_format)
+    async def step(self, instance_id: str, action: Any, obs_format: str | None = None,
+                   expected_step: int | None = None) -> StepOut:
+        return await self._on_owner(instance_id, lambda i: i.op_step, action, obs_format, expected_step)
 
     async def step_batch(self, instance_id: str, actions: Any, obs_format: str | None = None, last_only: bool = False,
-                         progress: Progress | None = None) -> BatchStepOut:
+                         progress: Progress | None = None, expected_step: int | None = None) -> BatchStepOut:
         """SPEC 11: up to max_batch actions in one call (checked here, before the owner thread is asked)."""
         if not isinstance(actions, list) or not 1 <= len(actions) <= self.config.max_batch:
             given = f"{len(actions)} actions" if isinstance(actions, list) else f"a {type(actions).__name__}"
             raise InvalidArgument(f"actions must be a list of 1 to {self.config.max_batch} actions "
                                   f"(this server's --max-batch), got {given}")
-        return await self._on_owner(instance_id, lambda i: i.op_step_batch, actions, obs_format, last_only, progress)
+        return await self._on_owner(instance_id, lambda i: i.op_step_batch, actions, obs_format, last_only, progress,
+                                    expected_step)
 
     async def render(self, instance_id: str, mode: str | None = None) -> RenderOut:
         return await self._on_owner(instance_id, lambda i: i.op_render, mode)

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import io
 import math
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -22,7 +23,8 @@ from gymnasium.envs.registration import EnvSpec
 from gymenv import catalogue, meanings, spaces
 from gymenv.engine.describe import describe_env
 from gymenv.engine.owner import OwnerThread
-from gymenv.engine.recorder import EpisodeRecorder, RecorderFactory, RecorderSpec, RunPolicy
+from gymenv.engine.recorder import EpisodeRecorder, RecorderFactory, RecorderSpec, RunOrigin, RunPolicy
+from gymenv.engine.retries import LastAnswer
 from gymenv.observations import Observation, check_format, default_format, png_bytes
 from gymenv.schemas import MAX_SEED, BatchStepOut, CloseOut, EnvInfo, RenderOut, ResetOut, SampleOut, StepOut
 from gymenv.schemas import Instance as InstanceSummary
@@ -48,7 +50,7 @@ class Instance:
 
     def __init__(self, *, instance_id: str, env_id: str, env_kwargs: dict, render_mode: str | None,
                  policy: RunPolicy | None, recorder_factory: RecorderFactory | None, call_timeout: float,
-                 obs_format: str | None = None):
+                 obs_format: str | None = None, origin: RunOrigin | None = None):
         self.instance_id = instance_id
         self.requested_obs_format = obs_format  # checked against the observation space once the env is made
         self.obs_format = "json"
@@ -58,6 +60,8 @@ class Instance:
         self.policy = policy
         self.call_timeout = call_timeout
         self._recorder_factory = recorder_factory if policy is not None else None
+        self._origin = origin  # a recorded run to replay and carry on, used by the first op_open only
+        self.answers = LastAnswer()
         self.run: EpisodeRecorder | None = None
         self.env: gym.Env | None = None
         self.described: dict | None = None  # describe_env of the live env, from op_open
@@ -174,22 +178,42 @@ class Instance:
         # Here, off the event loop and once per make (it warms the docs cache too): env_info reads it
         # while the env steps, or after close.
         self.described = describe_env(self.env_id, self.env)
-        self._open_recorder(self.env.spec)
+        origin, self._origin = self._origin, None
+        point = origin.replay(self.env) if origin is not None else None
+        self._open_recorder(self.env.spec, origin.recorder if origin is not None else self._recorder_factory)
+        if point is not None:  # the env stands where the record left it
+            self.answers.place(episode_num=point.episode_num, step_num=point.step_num)
+            self.needs_reset = not point.episode_open
+            self.episode_over = False
+            last = point.last_step
+            if last is not None and self.run is not None:
+                self.answers.answered_step(StepOut(
+                    observation=Observation(self.observation_space, last.observation).wire(self.obs_format),
+                    reward=last.reward, terminated=last.terminated, truncated=last.truncated, done=False,
+                    info=last.info, run_progress=self.run.progress()), action=last.action)
 
-    def _open_recorder(self, spec: EnvSpec | None) -> None:
+    def _open_recorder(self, spec: EnvSpec | None, factory: RecorderFactory | None) -> None:
         """The recorder, once per instance (a vector instance's records its num_envs sub-envs)."""
-        if self._recorder_factory is not None and self.run is None:
+        if factory is not None and self.run is None:
             assert self.policy is not None
-            self.run = self._recorder_factory(RecorderSpec(
+            self.run = factory(RecorderSpec(
                 instance_id=self.instance_id, env_id=self.env_id, env_kwargs=self.env_kwargs,
                 env_spec=catalogue.spec_json(spec) if spec else None,
                 reward_threshold=spec.reward_threshold if spec else None, policy=self.policy,
                 num_envs=self.num_envs))
 
-    def op_reset(self, seed: int | None = None, options: dict | None = None, obs_format: str | None = None) -> ResetOut:
+    def op_reset(self, seed: int | None = None, options: dict | None = None, obs_format: str | None = None,
+                 expected_episode: int | None = None) -> ResetOut:
         check_seed(seed)
         if options is not None and not isinstance(options, dict):
             raise InvalidArgument("options must be a JSON object or null")
+        repeated = self.answers.retried_reset(expected_episode, seed, options)
+        if repeated is not None:
+            return repeated
+        requested_seed = seed
+        if seed is None and self.run is not None:
+            # SPEC 14: every recorded episode is reproducible. Below 2**32: what legacy numpy seeding takes.
+            seed = secrets.randbelow(2**32)
         if self.run is not None:
             self.run.before_reset()
         if self.env is None:
@@ -210,12 +234,17 @@ class Instance:
         observation, info_json = Observation(env.observation_space, obs), spaces.to_json(info)
         progress = None
         if self.run is not None:
-            progress = self.run.on_reset(seed=seed, observation=observation, info=info_json)
+            progress = self.run.on_reset(seed=seed, options=options, observation=observation, info=info_json)
         self.needs_reset = False
         self.episode_over = False
-        return ResetOut(observation=observation.wire(fmt), info=info_json, run_progress=progress)
+        answer = ResetOut(observation=observation.wire(fmt), info=info_json, run_progress=progress)
+        self.answers.answered_reset(answer, seed=requested_seed, options=options)
+        return answer
 
-    def op_step(self, data: Any, obs_format: str | None = None) -> StepOut:
+    def op_step(self, data: Any, obs_format: str | None = None, expected_step: int | None = None) -> StepOut:
+        repeated = self.answers.retried_step(expected_step, data)
+        if repeated is not None:
+            return repeated
         if self.env is None or self.needs_reset:
             raise ResetRequired("call reset before step: this instance has no episode in progress")
         if self.episode_over:
@@ -241,13 +270,16 @@ class Instance:
             truncated, progress = self.run.on_step(action=data, observation=observation, reward=finite,
                                                    terminated=terminated, truncated=truncated, info=info_json)
         self.episode_over = terminated or truncated
-        return StepOut(observation=observation.wire(fmt), reward=finite, terminated=terminated, truncated=truncated,
-                       done=self.episode_over, info=info_json, run_progress=progress)
+        answer = StepOut(observation=observation.wire(fmt), reward=finite, terminated=terminated, truncated=truncated,
+                         done=self.episode_over, info=info_json, run_progress=progress)
+        self.answers.answered_step(answer, action=data)
+        return answer
 
     def op_step_batch(self, data: list, obs_format: str | None = None, last_only: bool = False,
-                      progress: Progress | None = None) -> BatchStepOut:
+                      progress: Progress | None = None, expected_step: int | None = None) -> BatchStepOut:
         """SPEC 11: the actions in order until the list or the episode ends. Every action is checked
         before the env moves; the recorder commits all the steps taken at once, before the answer."""
+        self.answers.check_batch(expected_step)
         if self.env is None or self.needs_reset:
             raise ResetRequired("call reset before step: this instance has no episode in progress")
         if self.episode_over:
@@ -291,6 +323,7 @@ class Instance:
                     break
                 if progress is not None and i % PROGRESS_EVERY == 0:
                     progress(i, len(data))
+        self.answers.answered_batch(len(rewards), run_progress)
         if last_only:
             observations, infos = observations[-1:], infos[-1:]
         return BatchStepOut(steps=len(rewards), observations=[o.wire(fmt) for o in observations], rewards=rewards,
@@ -328,6 +361,7 @@ class Instance:
             env.close()
         self.needs_reset = True
         self.episode_over = False
+        self.answers.forget()
         return CloseOut()
 
     def op_sample(self) -> SampleOut:
@@ -357,6 +391,7 @@ class Instance:
     def _env_failed(self, exc: Exception) -> EnvFailed:
         message = f"{self.env_id} raised {type(exc).__name__}: {exc}"
         self.needs_reset = True
+        self.answers.forget()
         if self.run is not None:
             self.run.on_error(message)
         return EnvFailed(message)

@@ -75,7 +75,8 @@ class EpisodeRecorder(Protocol):
 
     def before_reset(self) -> None: ...
 
-    def on_reset(self, *, seed: int | None, observation: Any, info: dict) -> ResetProgress: ...
+    def on_reset(self, *, seed: int | None, observation: Any, info: dict,
+                 options: dict | None = None) -> ResetProgress: ...
 
     def before_step(self) -> None: ...
 
@@ -90,6 +91,10 @@ class EpisodeRecorder(Protocol):
         ...
 
     def on_error(self, message: str) -> None: ...
+
+    def progress(self) -> StepProgress:
+        """The run_progress a step answer would carry now (for answering a retry of a resumed step)."""
+        ...
 
     def close(self, reason: str) -> None:
         """The instance goes away (on its owner thread): end the run, release what this thread holds."""
@@ -110,3 +115,48 @@ class EpisodeRecorder(Protocol):
 
 # Returns a VectorRecorder when the spec has num_envs (the run controls are the same on both).
 RecorderFactory = Callable[[RecorderSpec], Any]
+
+
+@dataclass(frozen=True)
+class ReplayedStep:
+    """The last recorded step as the replay made it again: what its answer said, and the action sent."""
+
+    action: Any
+    observation: Any  # the env's own value
+    reward: float | None
+    terminated: bool
+    truncated: bool
+    info: dict
+
+
+@dataclass(frozen=True)
+class ReplayPoint:
+    """Where a replayed env stands: the run's episode and step numbers, and whether that episode goes on.
+    `last_step`: a resumed episode's last step, so that a client retrying it (its answer lost with the
+    process that died) is answered again instead of refused."""
+
+    episode_num: int  # 0: the run has no episode yet
+    step_num: int
+    episode_open: bool
+    last_step: ReplayedStep | None = None
+
+
+class RunOrigin(Protocol):
+    """A recorded run an instance starts from (SPEC 14 resume and fork), as the ledger gives it."""
+
+    env_id: str
+    env_kwargs: dict
+    policy: RunPolicy
+
+    def replay(self, env: Any) -> ReplayPoint:
+        """On the owner thread: bring the freshly made `env` to the recorded state; raise
+        gymsite.errors.ReplayDiverged when it does not reproduce the record."""
+        ...
+
+    def recorder(self, spec: RecorderSpec) -> EpisodeRecorder:
+        """The recorder that carries the run on (resume: the same run; fork: a new one with its parent)."""
+        ...
+
+
+# resume_run=RUN_ID or fork_from={"run_id", "episode_num", "step_num"}; raises the domain's refusals.
+RunOrigins = Callable[..., RunOrigin]

@@ -105,11 +105,12 @@ class VectorInstance(Instance):
             self.described = self._describe(self.venv)
         self._autoreset[:] = False
         self._ended[:] = False
-        self._open_recorder(catalogue.env_spec(self.env_id))
+        self._open_recorder(catalogue.env_spec(self.env_id), self._recorder_factory)
 
     def op_reset(self, seed: int | None = None, options: dict | None = None,  # type: ignore[override]
-                 obs_format: str | None = None) -> VectorResetOut:
+                 obs_format: str | None = None, expected_episode: int | None = None) -> VectorResetOut:
         check_seed(seed)
+        _single_env_only("expected_episode", expected_episode)
         if options is not None and not isinstance(options, dict):
             raise InvalidArgument("options must be a JSON object or null")
         options = dict(options or {})
@@ -144,7 +145,9 @@ class VectorInstance(Instance):
         return VectorResetOut(observation=Observation(venv.observation_space, obs).wire(fmt),
                               info=spaces.to_json(info), run_progress=progress)
 
-    def op_step(self, data: Any, obs_format: str | None = None) -> VectorStepOut:  # type: ignore[override]
+    def op_step(self, data: Any, obs_format: str | None = None,  # type: ignore[override]
+                expected_step: int | None = None) -> VectorStepOut:
+        _single_env_only("expected_step", expected_step)
         if self.venv is None or self.needs_reset:
             raise ResetRequired("call reset before step: this vector instance has no episodes in progress")
         venv = self.venv
@@ -175,7 +178,7 @@ class VectorInstance(Instance):
                              info=info_json, run_progress=progress)
 
     def op_step_batch(self, data: list, obs_format: str | None = None, last_only: bool = False,
-                      progress: Any = None) -> BatchStepOut:
+                      progress: Any = None, expected_step: int | None = None) -> BatchStepOut:
         raise InvalidArgument(f"a vector instance takes one step at a time: send action as a list of {self.num_envs} "
                               "actions (one per sub-env), not actions")
 
@@ -308,3 +311,9 @@ def _entries(info: dict, i: int) -> Iterator[tuple[str, Any]]:
             yield key, dict(_entries(value, i))
         else:
             yield key, value[i]
+
+
+def _single_env_only(name: str, value: Any) -> None:
+    # Its sub-envs' episodes and steps have no one number to check against.
+    if value is not None:
+        raise InvalidArgument(f"{name} is for single-env instances: a vector instance's sub-envs each count their own")

@@ -17,7 +17,11 @@ from gymenv.mcp_server.arguments import InstanceId, forbidding_unknown, refusal
 from gymenv.mcp_server.output_schemas import client_schema
 from gymenv.mcp_server.results import failure, observed, success
 from gymenv.schemas import (
+    EXPECTED_EPISODE,
+    EXPECTED_STEP,
+    FORK_FROM,
     OBS_FORMAT,
+    RESUME_RUN,
     SEED_SCHEMA,
     BatchStepOut,
     CloseOut,
@@ -33,6 +37,7 @@ from gymenv.schemas import (
     VectorResetOut,
     VectorStepOut,
 )
+from gymenv.schemas import ForkFrom as ForkPoint
 from gymsite.errors import GymsiteError, InvalidArgument
 from runs.schemas import RunResetOut, RunStatisticsOut, RunStatusOut
 
@@ -120,6 +125,8 @@ def make_tool(fn: Callable, *, description: str, annotations: ToolAnnotations) -
 
 
 Format = Annotated[ObsFormat | None, Field(description=OBS_FORMAT)]
+ExpectedEpisode = Annotated[StrictInt | None, Field(ge=1, description=EXPECTED_EPISODE)]
+ExpectedStep = Annotated[StrictInt | None, Field(ge=1, description=EXPECTED_STEP)]
 
 
 def env_tools(engine, docs: EnvDocs) -> list[Tool]:
@@ -139,12 +146,14 @@ def env_tools(engine, docs: EnvDocs) -> list[Tool]:
         description="For a batch: last keeps only the last step's observation and info (rewards stay complete).")]
 
     async def reset_env(seed: Seed = None, options: Options = None, obs_format: Format = None,
+                        expected_episode: ExpectedEpisode = None,
                         instance_id: InstanceId = None) -> Annotated[CallToolResult, ResetEnvOut]:
-        return observed(await engine.reset(instance_id, seed=seed, options=options, obs_format=obs_format))
+        return observed(await engine.reset(instance_id, seed=seed, options=options, obs_format=obs_format,
+                                           expected_episode=expected_episode))
 
     async def step_env(ctx: Context, action: Action = NO_ACTION, actions: Actions = None,
-                       batch_return: Return = "all", obs_format: Format = None, instance_id: InstanceId = None,
-                       ) -> Annotated[CallToolResult, StepEnvOut]:
+                       batch_return: Return = "all", obs_format: Format = None, expected_step: ExpectedStep = None,
+                       instance_id: InstanceId = None) -> Annotated[CallToolResult, StepEnvOut]:
         given = action is not _ABSENT
         if given and actions is not None:
             raise InvalidArgument("invalid arguments for step_env: send either action (one step) or actions "
@@ -153,8 +162,9 @@ def env_tools(engine, docs: EnvDocs) -> list[Tool]:
             raise InvalidArgument("invalid arguments for step_env: 'action' is required (or 'actions', a batch)")
         if actions is not None:
             return observed(await with_progress(ctx, lambda report: engine.step_batch(
-                instance_id, actions, obs_format=obs_format, last_only=batch_return == "last", progress=report)))
-        return observed(await engine.step(instance_id, action, obs_format=obs_format))
+                instance_id, actions, obs_format=obs_format, last_only=batch_return == "last", progress=report,
+                expected_step=expected_step)))
+        return observed(await engine.step(instance_id, action, obs_format=obs_format, expected_step=expected_step))
 
     async def render_env(mode: Mode = None, instance_id: InstanceId = None) -> Annotated[CallToolResult, RenderOut]:
         frame = await engine.render(instance_id, mode=mode)
@@ -208,7 +218,8 @@ def instance_tools(engine, docs: EnvDocs) -> list[Tool]:
     EnvKwargs = Annotated[dict[str, Any] | None, Field(
         description="Keyword arguments for gymnasium.make; refused unless the operator allows them.")]
     RenderMode = Annotated[str | None, Field(description="rgb_array or ansi; the env's best mode when absent.")]
-    NumEpisodes = Annotated[StrictInt | None, Field(ge=1, le=1_000_000, description="Episodes in this instance's run.")]
+    NumEpisodes = Annotated[StrictInt | None, Field(ge=0, le=1_000_000,
+                                                     description="Episodes in this instance's run; 0: no limit.")]
     MaxSteps = Annotated[StrictInt | None, Field(ge=1, le=100_000_000, description="Step limit per episode.")]
     NumEnvs = Annotated[StrictInt | None, Field(description=(
         "Open a vector instance of this many sub-envs (2 to the server's limit), stepped together: its "
@@ -217,16 +228,21 @@ def instance_tools(engine, docs: EnvDocs) -> list[Tool]:
         description="With num_envs: sync (the default) or async (a process per sub-env).")]
     AutoresetModeArg = Annotated[Literal["next_step", "same_step", "disabled"] | None, Field(
         description="With num_envs: when an ended sub-env resets (next_step by default, as gymnasium).")]
+    ResumeRun = Annotated[str | None, Field(min_length=1, max_length=80, description=RESUME_RUN)]
+    ForkFrom = Annotated[ForkPoint | None, Field(description=FORK_FROM)]
 
     async def create_env(env_id: EnvId = None, env_kwargs: EnvKwargs = None, render_mode: RenderMode = None,
                          num_episodes: NumEpisodes = None, max_steps_per_episode: MaxSteps = None,
                          obs_format: Format = None, num_envs: NumEnvs = None,
-                         vectorization_mode: VectorizationMode = None,
-                         autoreset_mode: AutoresetModeArg = None) -> Annotated[CallToolResult, InstanceOut]:
+                         vectorization_mode: VectorizationMode = None, autoreset_mode: AutoresetModeArg = None,
+                         resume_run: ResumeRun = None, fork_from: ForkFrom = None,
+                         ) -> Annotated[CallToolResult, InstanceOut]:
         return success(await engine.create(env_id=env_id, env_kwargs=env_kwargs, render_mode=render_mode,
                                            num_episodes=num_episodes, max_steps_per_episode=max_steps_per_episode,
                                            obs_format=obs_format, num_envs=num_envs,
-                                           vectorization_mode=vectorization_mode, autoreset_mode=autoreset_mode))
+                                           vectorization_mode=vectorization_mode, autoreset_mode=autoreset_mode,
+                                           resume_run=resume_run,
+                                           fork_from=fork_from.model_dump() if fork_from is not None else None))
 
     async def list_envs() -> Annotated[CallToolResult, InstanceListOut]:
         return success(engine.list())
@@ -240,7 +256,9 @@ def instance_tools(engine, docs: EnvDocs) -> list[Tool]:
         make_tool(create_env, annotations=WRITE, description=(
             "Open a new env instance of your own, so your episodes never mix with another agent's; pass its "
             "instance_id to every other tool. Its run (with the run manager on) has num_episodes episodes of "
-            "at most max_steps_per_episode steps.\n\nEnvs this server allows:\n" + docs.summaries())),
+            "at most max_steps_per_episode steps (0 episodes: no limit). resume_run continues a stopped or "
+            "interrupted run where it stood; fork_from starts a new run after a recorded step.\n\n"
+            "Envs this server allows:\n" + docs.summaries())),
         make_tool(list_envs, annotations=READ, description=(
             "List the live env instances: instance_id, env_id, render mode, whether each needs a reset or "
             "has its episode over, and its current run_id.")),
@@ -265,13 +283,16 @@ def run_tools(engine) -> list[Tool]:
     return [
         make_tool(get_run_status, annotations=READ, description=(
             "Progress of an instance's current run (a run is a fixed number of episodes): state (idle, "
-            "running, paused, completed, error), current episode and step, and episodes ended out of the total.")),
+            "running, paused, completed, stopped, error), current episode and step, and episodes ended out of the "
+            "total.")),
         make_tool(get_run_statistics, annotations=READ, description=(
-            "Statistics of an instance's current run, from the ledger: total and average reward and steps, "
-            "success rate, and a summary of every episode (return, length, success).")),
+            "Statistics of an instance's current run, from the ledger: total and average reward and steps and "
+            "the success rate (over episodes that ended by themselves; abandoned ones are counted apart), and a "
+            "summary of every episode (seed, return, length, success).")),
         make_tool(reset_run, annotations=DESTRUCTIVE, description=(
-            "End an instance's current run and start a new one with a fresh episode count. Needed once a run "
-            "is completed (reset_env then answers run_completed); the old run stays in the ledger.")),
+            "End an instance's current run (an unfinished one is kept as stopped) and start a new one with a fresh "
+            "episode count. Needed once a run is completed (reset_env then answers run_completed); the old run "
+            "stays in the ledger.")),
     ]
 
 

@@ -27,7 +27,8 @@ class Command(BaseCommand):
         parser.add_argument("--allow-env-kwargs", nargs="?", const="", default=UNSET, metavar="KEY,...",
                             help="let clients pass env_kwargs (plain JSON naming no file or module) when "
                                  "opening instances; the keys listed may name files or modules too")
-        parser.add_argument("--num-episodes", type=int, default=UNSET, metavar="N", help="episodes per run (10)")
+        parser.add_argument("--num-episodes", type=int, default=UNSET, metavar="N",
+                            help="episodes per run; 0: no limit (10)")
         parser.add_argument("--max-steps-per-episode", type=int, default=UNSET, metavar="N",
                             help="step limit per episode, enforced by the run manager (1000)")
         parser.add_argument("--no-run-manager", action="store_false", dest="run_manager", default=UNSET,
