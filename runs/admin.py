@@ -11,6 +11,9 @@ from django.utils.html import format_html
 
 from runs.models import Episode, Run, Step
 
+admin.site.site_header = admin.site.site_title = "gymsite"
+admin.site.index_title = "The ledger: runs, episodes and steps"
+
 
 def checked_id(model, object_id: str, from_field: str | None = None):
     """The id of a change URL as its field's type; a 404 for one that cannot name a row ("abc" for an int)."""
