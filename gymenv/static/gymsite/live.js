@@ -31,7 +31,11 @@
     // Same markup as the server's (templates/gymenv/_controls.html): forms that work without scripts.
     const tpl = document.getElementById("controls-template");
     const cell = tpl.content.firstElementChild.cloneNode(true);
-    cell.querySelectorAll("form").forEach((f) => { f.action = f.action.replace("__ID__", encodeURIComponent(id)); });
+    // getAttribute, not .action: a node cloned from a <template> resolves no URL until it is in the page.
+    cell.querySelectorAll("form").forEach((f) => {
+      f.setAttribute("action", f.getAttribute("action").replace("__ID__", encodeURIComponent(id)));
+      if (f.dataset.confirm) f.dataset.confirm = f.dataset.confirm.replace("__ID__", id);
+    });
     if (id === "default") cell.querySelectorAll("form.delete").forEach((f) => f.remove());
     return cell;
   }
