@@ -16,8 +16,11 @@ class WhiteNoiseMiddleware(SyncWhiteNoiseMiddleware):
         if response.streaming and not response.is_async:
             chunks = response.streaming_content
 
+            def read_all() -> list[bytes]:
+                return list(chunks)
+
             async def read():
-                for part in await sync_to_async(list, thread_sensitive=False)(chunks):
+                for part in await sync_to_async(read_all, thread_sensitive=False)():
                     yield part
 
             response.streaming_content = read()  # the file stays among the response's closers

@@ -18,9 +18,10 @@ import numpy as np
 from gymenv import spaces
 from gymenv.observations import png_bytes
 from gymsite.errors import InvalidArgument
+from runs.dashboard import RecordedEpisode, episode_actions
 
-MAX_FRAMES = 5000  # a longer episode is refused: its frames would not fit a browser tab comfortably
-CACHED_EPISODES = 16
+MAX_FRAMES = 3000  # a longer episode is refused: its frames would not fit a browser tab comfortably
+CACHED_EPISODES = 8  # a few MB each (CartPole: ~3 KB a frame)
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,6 @@ def episode_frames(*, env_id: str, env_kwargs: dict, seed: Any, actions: list[An
 
 def episode_replay(*, run_id: str, episode_num: int) -> Replay:
     """A recorded episode's frames as PNGs; an ended episode's are cached (its actions never change)."""
-    from runs.dashboard import episode_actions
-
     recorded = episode_actions(run_id=run_id, episode_num=episode_num)
     if recorded.ended:
         return _ended_replay(recorded.run_id, episode_num)
@@ -62,19 +61,18 @@ def episode_replay(*, run_id: str, episode_num: int) -> Replay:
 
 @functools.lru_cache(maxsize=CACHED_EPISODES)
 def _ended_replay(run_id: str, episode_num: int) -> Replay:
-    from runs.dashboard import episode_actions
-
     return _render(episode_actions(run_id=run_id, episode_num=episode_num))
 
 
-def _render(recorded) -> Replay:
+def _render(recorded: RecordedEpisode) -> Replay:
     frames = episode_frames(env_id=recorded.env_id, env_kwargs=recorded.env_kwargs, seed=recorded.seed,
                             actions=recorded.actions)
     return Replay(frames=tuple(png_bytes(f) for f in frames), shape=tuple(frames[0].shape))
 
 
-def gif(replay_: Replay, *, fps: int = 30) -> bytes:
-    """The replay as an animated GIF (Pillow writes it: no video library needed)."""
+def gif(replay_: Replay, *, fps: int = 25) -> bytes:
+    """The replay as an animated GIF (Pillow writes it: no video library needed); GIF counts time in
+    hundredths of a second, so 25 fps plays exactly as the browser player does."""
     from PIL import Image
 
     images = [Image.open(io.BytesIO(png)).convert("RGB") for png in replay_.frames]

@@ -7,7 +7,7 @@
 const GymChart = (() => {
   const NS = "http://www.w3.org/2000/svg";
   const COLORS = ["#1a7f37", "#0969da", "#bf3989", "#9a6700"];
-  const W = 640, H = 240, M = { left: 54, right: 14, top: 14, bottom: 34 };
+  const W = 640, H = 250, M = { left: 54, right: 14, top: 26, bottom: 34 };
 
   function el(name, attrs, text) {
     const node = document.createElementNS(NS, name);
@@ -122,17 +122,17 @@ const GymChart = (() => {
           "stroke-dasharray": i ? "6 3" : "", points: mpts.map((p) => `${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`).join(" ") }));
       }
     });
-    const legend = lines.map((l, i) => `${l.name || ""}`).filter(Boolean);
-    let lx = M.left + 6;
+    // Legend and the rolling mean's note sit above the plot, where no data or threshold is drawn.
+    let lx = M.left;
     lines.forEach((l, i) => {
-      if (!legend.length) return;
-      svg.appendChild(el("rect", { x: lx, y: M.top + 2, width: 10, height: 10, fill: COLORS[i % COLORS.length] }));
-      const t = el("text", { x: lx + 14, y: M.top + 11 }, l.name);
-      svg.appendChild(t);
+      if (!l.name) return;
+      svg.appendChild(el("rect", { x: lx, y: 5, width: 10, height: 10, fill: COLORS[i % COLORS.length] }));
+      svg.appendChild(el("text", { x: lx + 14, y: 14 }, l.name));
       lx += 24 + 7 * l.name.length;
     });
-    svg.appendChild(el("text", { x: W - M.right, y: M.top + py + 28, "text-anchor": "end" },
-      lines.some((l) => l.y.length >= 3) ? `thick line: mean of the last ${win}` : ""));
+    if (lines.some((l) => l.y.length >= 3)) {
+      svg.appendChild(el("text", { x: W - M.right, y: 14, "text-anchor": "end" }, `thick line: mean of the last ${win}`));
+    }
   }
 
   /* The reward and length charts of runs ({name, series}) into two SVGs. */

@@ -4,7 +4,7 @@
 
 document.addEventListener("DOMContentLoaded", () => {
   const $ = (id) => document.getElementById(id);
-  const FPS = 30;
+  const FPS = 25;  // as the GIF download (runs/frames.py)
   let frames = [];
   let index = 0;
   let playing = null;
