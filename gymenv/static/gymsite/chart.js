@@ -7,7 +7,7 @@
 const GymChart = (() => {
   const NS = "http://www.w3.org/2000/svg";
   const COLORS = ["#1a7f37", "#0969da", "#bf3989", "#9a6700"];
-  const W = 640, H = 250, M = { left: 54, right: 14, top: 26, bottom: 34 };
+  const H = 230, M = { left: 54, right: 14, top: 26, bottom: 34 };
 
   function el(name, attrs, text) {
     const node = document.createElementNS(NS, name);
@@ -65,7 +65,11 @@ const GymChart = (() => {
   /* draw(svg, {lines: [{name, x: [...], y: [...]}], threshold, xLabel, yLabel, window}) */
   function draw(svg, spec) {
     while (svg.firstChild) svg.removeChild(svg.firstChild);
+    // Drawn in the SVG's own pixels (not scaled from a fixed box), so labels stay 11 px at any width.
+    const W = Math.max(280, Math.round(svg.getBoundingClientRect().width) || 640);
     svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+    svg.setAttribute("height", String(H));
+    drawn.set(svg, spec);
     svg.classList.add("chart");
     const lines = spec.lines.filter((l) => l.x.length);
     const xs = lines.flatMap((l) => l.x);
@@ -142,6 +146,13 @@ const GymChart = (() => {
     if (rewardSvg) draw(rewardSvg, { lines: of("reward"), threshold, yLabel: "return" });
     if (lengthSvg) draw(lengthSvg, { lines: of("length"), yLabel: "steps" });
   }
+
+  const drawn = new Map();
+  let resizing = null;
+  window.addEventListener("resize", () => {
+    clearTimeout(resizing);
+    resizing = setTimeout(() => drawn.forEach((spec, svg) => (svg.isConnected ? draw(svg, spec) : drawn.delete(svg))), 150);
+  });
 
   return { draw, episodes, ticks, domain };
 })();
