@@ -91,7 +91,9 @@ def bearer_token(get_response):
         cookie = request.COOKIES.get(TOKEN_COOKIE, "").encode()
         query = request.GET.get("token", "").encode() if request.method == "GET" else b""
         if query and hmac.compare_digest(query, token.encode()):
-            return token_cookie_redirect(request, token)
+            if _wants_html(request):
+                return token_cookie_redirect(request, token)
+            return set_token_cookie(await get_response(request), token)  # a script: answered where it asked
         if hmac.compare_digest(given, expected) or hmac.compare_digest(cookie, token.encode()):
             return await get_response(request)
         if _wants_html(request):

@@ -199,3 +199,9 @@ def test_the_admin_says_gymsite(serve):
     srv = serve(**CARTPOLE)
     html = page(srv, "/admin/login/").text
     assert "<title>Log in | gymsite</title>" in html and "Django administration" not in html
+
+
+def test_a_script_with_the_token_in_the_query_is_answered_where_it_asked(serve):
+    srv = serve(**CARTPOLE, token="s3cret")
+    r = srv.client.get(srv.base + "/info?token=s3cret", headers={"Accept": "application/json"})
+    assert r.status_code == 200 and r.json()["env_info"]["id"] == "CartPole-v1"

@@ -31,12 +31,12 @@ def feed(engine, *, focus: str | None) -> dict[str, Any]:
         pk__in=[s.run_id for s in statuses.values()]).values(
         "run_id", "completed_episodes", "successful_episodes", "total_reward", "total_steps", "success_threshold")}
     rows = [_instance_row(inst, statuses.get(inst.instance_id), totals, now) for inst in instances]
-    ids = {row["instance_id"] for row in rows}
-    focus_id = focus if focus in ids else ("default" if "default" in ids else next(iter(ids), None))
+    by_id = {inst.instance_id: inst for inst in instances}
+    watched = by_id.get(focus or "") or by_id.get("default") or next(iter(by_id.values()), None)
     return {
         "instances": rows,
         "recent_runs": recent_runs(limit=RECENT_RUNS),
-        "focus": _focus(engine, focus_id, statuses, totals) if focus_id else None,
+        "focus": _focus(watched, statuses.get(watched.instance_id), totals) if watched else None,
     }
 
 
@@ -68,11 +68,9 @@ def _group(row: dict, idle_for: float) -> str:
     return "active"
 
 
-def _focus(engine, instance_id: str, statuses: dict, totals: dict) -> dict[str, Any]:
-    inst = engine.get(instance_id)
-    status = statuses.get(instance_id)
+def _focus(inst, status, totals: dict) -> dict[str, Any]:
     return {
-        "instance_id": instance_id,
+        "instance_id": inst.instance_id,
         "run_id": status.run_id if status else None,
         "threshold": totals.get(status.run_id, {}).get("success_threshold") if status else None,
         "series": episode_series(run_id=status.run_id) if status else None,
