@@ -80,7 +80,7 @@ const GymChart = (() => {
       return;
     }
     let [x0, x1] = [Math.min(...xs), Math.max(...xs)];
-    if (x0 === x1) { x0 -= 1; x1 += 1; }
+    if (x0 === x1) { x0 -= 0.5; x1 += 0.5; }  // one episode: centred, and no episode 0 on the axis
     const threshold = spec.threshold === null || spec.threshold === undefined ? [] : [spec.threshold];
     const [y0, y1] = domain(ys, threshold);
     const sx = (x) => M.left + ((x - x0) / (x1 - x0)) * px;
