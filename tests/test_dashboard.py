@@ -6,7 +6,9 @@ What a browser does with them (scripts, charts, clicks) is tests/test_dashboard_
 import base64
 import datetime
 import io
+import json
 import re
+import urllib.request
 
 import numpy as np
 from PIL import Image
@@ -37,10 +39,13 @@ def test_the_home_page_links_the_live_run_and_shows_its_progress_without_a_meta_
     assert 'http-equiv="refresh"' not in html and "live.js" in html
 
 
-def test_the_home_page_says_when_nothing_is_recorded(serve):
-    srv = serve(env_id="CartPole-v1")
-    assert "The run manager is off" in page(srv, "/").text
-    assert srv.get("/dashboard/feed.json").body["instances"][0]["run"] is None
+def test_without_the_run_manager_the_home_page_reads_no_ledger(spawn):
+    server = spawn(["--env", "CartPole-v1", "--no-run-manager"])  # a fresh database, never migrated
+    with urllib.request.urlopen(urllib.request.Request(server.base + "/", headers=HTML), timeout=30) as answer:
+        assert "The run manager is off" in answer.read().decode()
+    with urllib.request.urlopen(server.base + "/dashboard/feed.json", timeout=30) as answer:
+        feed = json.load(answer)
+    assert feed["instances"][0]["run"] is None and feed["recent_runs"] == []
 
 
 def test_the_feed_gives_the_watched_instances_episodes_and_frame(serve):

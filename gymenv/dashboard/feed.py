@@ -27,15 +27,18 @@ def feed(engine, *, focus: str | None) -> dict[str, Any]:
     now = time.time()
     instances = engine.instances()
     statuses = {inst.instance_id: inst.run.status() for inst in instances if inst.run is not None}
+    # With the run manager off the ledger is not read at all (its tables may not even exist then).
+    recording = engine.config.run is not None
     totals = {str(row["run_id"]): row for row in Run.objects.filter(
         pk__in=[s.run_id for s in statuses.values()]).values(
-        "run_id", "completed_episodes", "successful_episodes", "total_reward", "total_steps", "success_threshold")}
+        "run_id", "completed_episodes", "successful_episodes", "total_reward", "total_steps", "success_threshold")
+    } if recording else {}
     rows = [_instance_row(inst, statuses.get(inst.instance_id), totals, now) for inst in instances]
     by_id = {inst.instance_id: inst for inst in instances}
     watched = by_id.get(focus or "") or by_id.get("default") or next(iter(by_id.values()), None)
     return {
         "instances": rows,
-        "recent_runs": recent_runs(limit=RECENT_RUNS),
+        "recent_runs": recent_runs(limit=RECENT_RUNS) if recording else [],
         "focus": _focus(watched, statuses.get(watched.instance_id), totals) if watched else None,
     }
 
