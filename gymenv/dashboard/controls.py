@@ -47,7 +47,7 @@ def _respond(request, act, status: int = 200) -> HttpResponse:
     except GymsiteError as err:
         if _wants_json(request):
             return error_response(err.worded(REMEDIES), err.code, status_of(err))
-        return HttpResponse(f"{err.message}", status=status_of(err), content_type="text/plain; charset=utf-8")
+        return HttpResponse(err.message, status=status_of(err), content_type="text/plain; charset=utf-8")
     if _wants_json(request):
         return answer(result, status=status)
     return HttpResponseRedirect(_back(request))

@@ -154,7 +154,7 @@ const GymChart = (() => {
     resizing = setTimeout(() => drawn.forEach((spec, svg) => (svg.isConnected ? draw(svg, spec) : drawn.delete(svg))), 150);
   });
 
-  return { draw, episodes, ticks, domain };
+  return { draw, episodes };
 })();
 
 document.addEventListener("DOMContentLoaded", () => {
