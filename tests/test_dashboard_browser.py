@@ -249,3 +249,24 @@ def test_the_admin_run_list_fits_1280_px(serve, page, django_user_model):
     assert page.evaluate("(r => r.scrollWidth <= r.clientWidth)(document.querySelector('.results'))")
     assert page.locator("#site-name").inner_text() == "gymsite"
     shot(page, "admin-runs")
+
+
+def test_the_mcp_app_viewer_shows_a_tool_results_frame_and_chart(page):
+    from gymenv.mcp_server.viewer import viewer_html
+
+    page.set_content(viewer_html())  # top level: its parent is itself, which stands in for the host
+    frame = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+    stats = {"run_id": "0123456789abcdef", "env_id": "CartPole-v1", "instance_id": "default", "state": "running",
+             "completed_episodes": 2, "num_episodes": 10, "average_reward": 15.5, "success_threshold": 475.0,
+             "episodes": [{"episode_num": 1, "total_reward": 11.0, "done": True},
+                          {"episode_num": 2, "total_reward": 20.0, "done": True},
+                          {"episode_num": 3, "total_reward": 4.0, "done": False}]}
+    for result in ({"content": [{"type": "image", "data": frame, "mimeType": "image/png"}]},
+                   {"content": [], "structuredContent": stats}):
+        page.evaluate("r => postMessage({jsonrpc: '2.0', method: 'ui/notifications/tool-result', params: r}, '*')",
+                      result)
+    expect(page.locator("#reward-chart circle")).to_have_count(2)  # the open episode is not charted
+    expect(page.locator("#status")).to_contain_text("running, 2/10 episodes, average return 15.50")
+    expect(page.locator("#frame")).to_be_visible()
+    assert page.locator("#reward-chart line.threshold").count() == 1
+    shot(page, "mcp-viewer")
