@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
+from django.http import HttpResponseRedirect
 from django.http.request import split_domain_port, validate_host
 from django.utils.cache import patch_vary_headers
 from django.utils.decorators import async_only_middleware
@@ -73,30 +74,58 @@ def _same_site(request) -> bool:
 
 @async_only_middleware
 def bearer_token(get_response):
-    """With a token configured (the server's `token`), every route but /health needs
-    `Authorization: Bearer <token>`. Browsers (admin, dashboard) may instead carry it in a cookie
-    set by visiting `/?token=<token>`."""
+    """With a token configured (the server's `token`), every route but /health and the sign-in page
+    needs `Authorization: Bearer <token>`. Browsers (admin, dashboard) carry it in a cookie instead,
+    set by the sign-in page or by visiting `/?token=<token>` (which then redirects to the URL
+    without it, so the token stays out of the address bar and the history); a browser without it
+    gets the sign-in page, API clients the JSON 401."""
 
     async def middleware(request):
         # Requests that no gymsite server made (Django's test client) have no server, and no token.
         server = getattr(request, "server", None)
         token = server.token if server is not None else None
-        if not token or request.path in OPEN_PATHS:
+        if not token or request.path in OPEN_PATHS or request.path == SIGN_IN_PATH:
             return await get_response(request)
         expected = f"Bearer {token}".encode()
         given = request.headers.get("Authorization", "").encode()
         cookie = request.COOKIES.get(TOKEN_COOKIE, "").encode()
         query = request.GET.get("token", "").encode() if request.method == "GET" else b""
+        if query and hmac.compare_digest(query, token.encode()):
+            if _wants_html(request):
+                return token_cookie_redirect(request, token)
+            return set_token_cookie(await get_response(request), token)  # a script: answered where it asked
         if hmac.compare_digest(given, expected) or hmac.compare_digest(cookie, token.encode()):
             return await get_response(request)
-        if query and hmac.compare_digest(query, token.encode()):
-            response = await get_response(request)
-            response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="Strict")
-            return response
+        if _wants_html(request):
+            from gymenv.dashboard.signin import sign_in_page
+
+            return sign_in_page(request, status=401, wrong=bool(query))
         return error_response("missing or wrong bearer token: send 'Authorization: Bearer <token>'",
                               "unauthorized", 401, headers={"WWW-Authenticate": "Bearer"})
 
     return middleware
+
+
+SIGN_IN_PATH = "/dashboard/sign-in"
+
+
+def token_cookie_redirect(request, token: str) -> HttpResponseRedirect:
+    """The same URL less its `token` parameter, with the token in an HttpOnly cookie (scripts cannot
+    read it). SameSite=Lax: a link to the dashboard from elsewhere still opens it signed in; requests
+    that change anything are guarded by CSRF tokens and the Origin check, not by the cookie."""
+    query = request.GET.copy()
+    query.pop("token", None)
+    clean = request.path + (f"?{query.urlencode()}" if query else "")
+    return set_token_cookie(HttpResponseRedirect(clean), token)
+
+
+def set_token_cookie(response, token: str):
+    response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="Lax")
+    return response
+
+
+def _wants_html(request) -> bool:
+    return request.method == "GET" and "text/html" in request.META.get("HTTP_ACCEPT", "")
 
 
 JSON_TYPES = ("application/json",)

@@ -80,7 +80,7 @@ MIDDLEWARE = [
     "gymenv.middleware.host_check",
     "gymenv.middleware.bearer_token",
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "gymsite.static_files.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -1,11 +1,11 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from gymenv import views
 from gymsite.api import api
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", include("gymenv.dashboard.urls")),
     path("dashboard/frame/<str:instance_id>.png", views.frame, name="frame"),
     path("admin/", admin.site.urls),
     path("", api.urls),

@@ -7,9 +7,15 @@ from django.db.models import Case, ExpressionWrapper, F, FloatField, When
 from django.forms.models import BaseInlineFormSet
 from django.http import Http404
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
+from gymenv.templatetags.dashboard import duration, short_id, to_second
 from runs.models import Episode, Run, Step
+
+admin.site.site_header = admin.site.site_title = "gymsite"
+admin.site.index_title = "The ledger: runs, episodes and steps"
+admin.site.enable_nav_sidebar = False  # its 300 px are the run list's: it fits 1280 px without it
 
 
 def checked_id(model, object_id: str, from_field: str | None = None):
@@ -86,8 +92,10 @@ class RunChangeList(ChangeList):
 
 @admin.register(Run)
 class RunAdmin(ReadOnlyAdmin):
-    list_display = ("run_id", "env_id", "instance_id", "state", "why", "progress", "total_steps", "average_reward",
-                    "success_rate", "forked_from", "created_at", "ended_at")
+    # Short ids and compact columns: the list fits 1280 px (full UUIDs wrapped over four lines).
+    list_display = ("short_run_id", "env_id", "state", "why", "progress", "steps", "average_reward",
+                    "success_rate", "forked_from", "created", "run_duration", "dashboard")
+    list_display_links = ("short_run_id",)
     list_select_related = ("parent_run",)
     list_filter = ("state", "env_id")
     search_fields = ("run_id", "env_id", "instance_id")
@@ -112,8 +120,32 @@ class RunAdmin(ReadOnlyAdmin):
 
     @admin.display(description="episodes")
     def all_episodes(self, run):
-        url = reverse("admin:runs_episode_changelist") + f"?run={run.pk}"
-        return format_html('<a href="{}">all episodes, paginated</a>', url)
+        episodes = reverse("admin:runs_episode_changelist") + f"?run={run.pk}"
+        steps = reverse("admin:runs_step_changelist") + f"?episode__run={run.pk}"
+        return format_html('<a href="{}">all episodes, paginated</a> · <a href="{}">all its steps, in order</a>',
+                           episodes, steps)
+
+    @admin.display(description="run", ordering="run_id")
+    def short_run_id(self, run):
+        return format_html('<code title="{}">{}</code>', run.pk, short_id(run.pk))
+
+    @admin.display(description="steps", ordering="total_steps")
+    def steps(self, run):
+        return run.total_steps
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, run):
+        return to_second(run.created_at)
+
+    @admin.display(description="duration")
+    def run_duration(self, run):
+        if run.started_at is None:
+            return "-"
+        return duration(((run.ended_at or timezone.now()) - run.started_at).total_seconds())
+
+    @admin.display(description="")
+    def dashboard(self, run):
+        return format_html('<a href="/dashboard/runs/{}/">dashboard</a>', run.pk)
 
     @admin.display(description="episodes", ordering="completed_episodes")
     def progress(self, run):
@@ -121,7 +153,9 @@ class RunAdmin(ReadOnlyAdmin):
 
     @admin.display(description="reason or error")
     def why(self, run):
-        return run.reason or run.error or ""
+        said = run.reason or run.error or ""
+        # Clipped, the whole of it in the tooltip: an env's traceback message would widen the list past 1280 px.
+        return format_html('<span title="{}">{}</span>', said, said if len(said) <= 40 else said[:39] + "…")
 
     @admin.display(description="forked from")
     def forked_from(self, run):
@@ -131,18 +165,19 @@ class RunAdmin(ReadOnlyAdmin):
         return format_html('<a href="{}">{}</a> episode {} step {}', url, str(run.parent_run_id)[:8],
                            run.parent_episode_num, run.parent_step_num)
 
-    @admin.display(description="average reward", ordering="avg_reward")
+    @admin.display(description="avg reward", ordering="avg_reward")
     def average_reward(self, run):
         return None if run.avg_reward is None else round(run.avg_reward, 3)
 
-    @admin.display(description="success rate", ordering="rate")
+    @admin.display(description="success", ordering="rate")
     def success_rate(self, run):
         return None if run.rate is None else f"{run.rate:.0%}"
 
 
 @admin.register(Episode)
 class EpisodeAdmin(ReadOnlyAdmin):
-    list_display = ("__str__", "run", "total_steps", "total_reward", "done", "success", "abandoned", "started_at")
+    list_display = ("__str__", "short_run", "total_steps", "total_reward", "done", "success", "abandoned", "started",
+                    "episode_duration")
     list_select_related = ("run",)
     list_filter = ("done", "success", "abandoned")
     search_fields = ("run__run_id",)
@@ -155,6 +190,18 @@ class EpisodeAdmin(ReadOnlyAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("run").defer("run__env_spec", "run__env_kwargs")
 
+    @admin.display(description="run", ordering="run_id")
+    def short_run(self, episode):
+        return format_html('<code title="{}">{}</code>', episode.run_id, short_id(episode.run_id))
+
+    @admin.display(description="started", ordering="started_at")
+    def started(self, episode):
+        return to_second(episode.started_at)
+
+    @admin.display(description="duration")
+    def episode_duration(self, episode):
+        return duration(((episode.ended_at or timezone.now()) - episode.started_at).total_seconds())
+
     @admin.display(description="steps")
     def all_steps(self, episode):
         url = reverse("admin:runs_step_changelist") + f"?episode={episode.pk}"
@@ -163,8 +210,10 @@ class EpisodeAdmin(ReadOnlyAdmin):
 
 @admin.register(Step)
 class StepAdmin(ReadOnlyAdmin):
-    list_display = ("step_num", "episode", "reward", "terminated", "truncated", "action", "created_at")
+    list_display = ("step_num", "episode", "short_run", "reward", "terminated", "truncated", "action", "time")
     list_select_related = ("episode",)
+    # In time order: episodes' ids grow with time and steps' numbers within them (the (episode, step_num) index).
+    ordering = ("episode_id", "step_num")
     list_filter = ("terminated", "truncated")
     search_fields = ("episode__run__run_id",)
     list_per_page = 100
@@ -175,6 +224,18 @@ class StepAdmin(ReadOnlyAdmin):
     def get_queryset(self, request):
         # The changelist never shows observations: leave the (possibly large) blobs in the database.
         return super().get_queryset(request).defer("observation_json", "observation_zlib")
+
+    def lookup_allowed(self, lookup, value, request=None):
+        # ?episode__run=<run id>: one run's steps (linked from the run's page), without a filter listing every run.
+        return lookup == "episode__run" or super().lookup_allowed(lookup, value, request)
+
+    @admin.display(description="run")
+    def short_run(self, step):
+        return format_html('<code title="{}">{}</code>', step.episode.run_id, short_id(step.episode.run_id))
+
+    @admin.display(description="time", ordering="created_at")
+    def time(self, step):
+        return to_second(step.created_at)
 
     def get_object(self, request, object_id, from_field=None):
         # The change page does show it: fetch this one row whole.

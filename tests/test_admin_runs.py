@@ -1,5 +1,7 @@
 """The ledger in the admin: read-only history, computed columns, a constant number of queries per page."""
 
+import re
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -115,3 +117,20 @@ def test_the_admin_shows_stopped_runs_with_their_reason_forks_with_their_parent_
     assert f"{str(source.pk)[:8]}</a> episode 1 step 2" in html
     page = admin_client.get(reverse("admin:runs_run_change", args=[fork.pk])).content.decode()
     assert "episode 1 step 2" in page and "Seed" in page
+def test_the_run_list_shows_short_ids_times_to_the_second_and_durations(admin_client):
+    run = a_run(episodes=2, steps=1)
+    html = admin_client.get(reverse("admin:runs_run_changelist")).content.decode()
+    assert f'<code title="{run.pk}">{str(run.pk)[:8]}</code>' in html
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", html) and " s</td>" in html
+    assert f'href="/dashboard/runs/{run.pk}/"' in html
+
+
+def test_a_runs_steps_list_holds_only_that_runs_steps_in_time_order(admin_client):
+    run, other = a_run(episodes=2, steps=3), a_run(episodes=1, steps=4)
+    url = reverse("admin:runs_step_changelist") + f"?episode__run={run.pk}"
+    html = admin_client.get(url).content.decode()
+    assert html.count(f'<code title="{run.pk}">') == 6 and str(other.pk) not in html
+    rows = re.findall(r'field-step_num[^>]*>(?:<a[^>]*>)?(\d+)<', html)
+    assert rows == ["1", "2", "3", "1", "2", "3"], rows
+    run_page = admin_client.get(reverse("admin:runs_run_change", args=[run.pk])).content.decode()
+    assert f"?episode__run={run.pk}" in run_page

@@ -286,11 +286,6 @@ def test_a_foreign_host_header_is_400(serve):
     assert_error(srv.get("/info", headers={"Host": "evil.example"}), 400, "bad_host")
 
 
-# WhiteNoise serves static files as a sync FileResponse, which Django's ASGI handler reads whole.
-static_files = pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume synchronous iterators:Warning")
-
-
-@static_files
 def test_openapi_lists_every_route_and_swagger_works_offline(serve):
     srv = serve(**CARTPOLE)
     paths = srv.get("/openapi.json").body["paths"]
@@ -302,7 +297,6 @@ def test_openapi_lists_every_route_and_swagger_works_offline(serve):
     assert srv.client.get(srv.base + "/static/ninja/swagger-ui-bundle.js").status_code == 200
 
 
-@static_files
 def test_the_admin_is_styled_and_the_home_page_says_what_is_served(serve):
     srv = serve(**CARTPOLE)
     assert srv.client.get(srv.base + "/static/admin/css/base.css").status_code == 200

@@ -5,6 +5,7 @@ import json
 import pytest
 from mcp.shared.exceptions import MCPError
 
+from gymenv.mcp_server.viewer import VIEWER_URI
 from tests.test_mcp_tools import MODES, connect
 
 TWO_ENVS = {"env_id": "CartPole-v1", "allow_env": ("Pendulum-v1",)}
@@ -23,7 +24,7 @@ def test_the_catalogue_lists_the_allowed_envs_with_their_spaces_and_docs(door, m
         return uris, await read_json(client, "gym://envs"), await read_json(client, "gym://envs/Pendulum-v1")
 
     uris, catalogue, pendulum = connect(door(**TWO_ENVS), body, mode=mode)
-    assert uris == {"gym://envs", "gym://envs/CartPole-v1", "gym://envs/Pendulum-v1", "gym://instances"}
+    assert uris == {"gym://envs", "gym://envs/CartPole-v1", "gym://envs/Pendulum-v1", "gym://instances", VIEWER_URI}
     assert [e["env_id"] for e in catalogue] == ["CartPole-v1", "Pendulum-v1"]
     assert catalogue[0]["action_space"]["n"] == 2 and "Push cart to the left" in catalogue[0]["description"]
     assert pendulum["action_schema"]["type"] == "array" and pendulum["max_episode_steps"] == 200

@@ -20,6 +20,7 @@ from gymenv.mcp_server.prompts import add_prompts
 from gymenv.mcp_server.resources import add_resources
 from gymenv.mcp_server.security import bearer_auth, transport_security
 from gymenv.mcp_server.tools import all_tools
+from gymenv.mcp_server.viewer import link_viewer, viewer_app
 
 __all__ = ["PATH", "build_server", "create_mcp_app", "http_app"]
 
@@ -56,7 +57,8 @@ def build_server(engine, **auth: Any) -> MCPServer:
         title="gymsite: Gymnasium environments",
         version=_version(),
         instructions=docs.instructions(),
-        tools=all_tools(engine, docs),
+        tools=link_viewer(all_tools(engine, docs)),
+        extensions=[viewer_app()],  # MCP Apps: the episode viewer (viewer.py)
         subscriptions=False,  # nothing here emits resource or list-changed events
         **auth,
     )
