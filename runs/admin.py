@@ -94,7 +94,7 @@ class RunChangeList(ChangeList):
 class RunAdmin(ReadOnlyAdmin):
     # Short ids and compact columns: the list fits 1280 px (full UUIDs wrapped over four lines).
     list_display = ("short_run_id", "env_id", "state", "why", "progress", "steps", "average_reward",
-                    "success_rate", "forked_from", "created", "run_duration", "dashboard")
+                    "success_rate", "created", "run_duration", "dashboard")
     list_display_links = ("short_run_id",)
     list_select_related = ("parent_run",)
     list_filter = ("state", "env_id")
@@ -151,11 +151,14 @@ class RunAdmin(ReadOnlyAdmin):
     def progress(self, run):
         return f"{run.completed_episodes}/{run.num_episodes}" if run.num_episodes else f"{run.completed_episodes}"
 
-    @admin.display(description="reason or error")
+    @admin.display(description="why")
     def why(self, run):
         said = run.reason or run.error or ""
         # Clipped, the whole of it in the tooltip: an env's traceback message would widen the list past 1280 px.
-        return format_html('<span title="{}">{}</span>', said, said if len(said) <= 40 else said[:39] + "…")
+        text = format_html('<span title="{}">{}</span>', said, said if len(said) <= 32 else said[:31] + "…")
+        if run.parent_run_id is None:
+            return text
+        return format_html("{}{}fork of {}", text, format_html("<br>") if said else "", self.forked_from(run))
 
     @admin.display(description="forked from")
     def forked_from(self, run):
