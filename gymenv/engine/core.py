@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from gymenv import catalogue
+from gymenv.engine.backends import InstanceMap, LocalInstances
 from gymenv.engine.describe import catalogue_entry
 from gymenv.engine.instance import Instance
 from gymenv.engine.recorder import EpisodeRecorder, RecorderFactory, RunPolicy
@@ -60,6 +61,8 @@ class EngineConfig:
     call_timeout: float
     run: RunPolicy | None
     recorder_factory: RecorderFactory | None
+    # Where instances live (gymenv/engine/backends.py): in this process by default, or Ray actors.
+    backend: Callable[[], InstanceMap] = LocalInstances
 
     def __post_init__(self):
         # The default env is always allowed; keep the operator's order, no duplicates.
@@ -72,7 +75,7 @@ class EngineConfig:
 class Engine:
     def __init__(self, config: EngineConfig):
         self.config = config
-        self._instances: dict[str, Instance] = {}
+        self._instances: InstanceMap = config.backend()
         self._lock = threading.Lock()
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -91,7 +94,7 @@ class Engine:
 
     def shutdown(self, reason: str = "interrupted") -> None:
         with self._lock:
-            instances, self._instances = list(self._instances.values()), {}
+            instances = self._instances.detach_all()
         self._retire_and_wait(instances, reason)
 
     def reap_idle(self, now: float | None = None) -> list[str]:
@@ -200,9 +203,10 @@ class Engine:
         with self._lock:
             if len(self._instances) >= self.config.max_instances and not self._evict_one():
                 raise InstanceLimit(f"this server keeps at most {self.config.max_instances} live instances")
-            inst = Instance(instance_id=instance_id, env_id=env_id, env_kwargs=env_kwargs, render_mode=render_mode,
-                            policy=policy, recorder_factory=self.config.recorder_factory,
-                            call_timeout=self.config.call_timeout, obs_format=obs_format)
+            inst = self._instances.make(instance_id=instance_id, env_id=env_id, env_kwargs=env_kwargs,
+                                        render_mode=render_mode, policy=policy,
+                                        recorder_factory=self.config.recorder_factory,
+                                        call_timeout=self.config.call_timeout, obs_format=obs_format)
             self._instances[instance_id] = inst
         return inst
 

@@ -43,6 +43,12 @@ class Command(BaseCommand):
                             help="allow a non-loopback bind without a token")
         parser.add_argument("--success-threshold", type=float, default=UNSET, metavar="X",
                             help="episode return that counts as success (default: the spec's reward_threshold)")
+        parser.add_argument("--backend", choices=serving.BACKENDS, default=UNSET,
+                            help="where instances live: local (this process) or ray (Ray actors shared by every "
+                                 "gymsite process on the cluster); default local")
+        parser.add_argument("--ray-address", default=UNSET, metavar="ADDR",
+                            help="the Ray cluster to join with --backend ray (host:port, or auto; default: "
+                                 "RAY_ADDRESS, else a private local Ray)")
 
     def handle(self, *args, **opts):
         try:
@@ -65,6 +71,7 @@ class Command(BaseCommand):
             "max_steps_per_episode": opts["max_steps_per_episode"], "run_manager": opts["run_manager"],
             "token": opts["token"], "max_instances": opts["max_instances"], "idle_timeout": opts["idle_timeout"],
             "insecure": opts["insecure"], "success_threshold": opts["success_threshold"],
+            "backend": opts["backend"], "ray_address": opts["ray_address"],
             "env_kwargs": None if opts["env_kwargs"] is None else serving.parse_env_kwargs(opts["env_kwargs"]),
         }
         for name in ("imports", "allow_env"):
