@@ -122,7 +122,8 @@ class InstanceHost:
         return self._outcome(control)
 
     def view(self, full: bool = False) -> dict | None:
-        return None if self.retired else self._view(full)
+        """What other fronts see: nothing while its front is still making the env, or once retired."""
+        return self._view(full) if self.opened and not self.retired else None
 
     def dispose(self, reason: str, idle_before: float | None = None) -> bool:
         """The last call: end the run, close the env. False (nothing done) when retired already or,
@@ -362,7 +363,7 @@ class RayInstances:
             view = ray.get(actor.view.remote(True), timeout=self.settings.call_timeout)
         except (ValueError, RayActorError, GetTimeoutError):
             return None
-        if view is None:  # retired, about to end
+        if view is None:  # still being opened by its front, or retired and about to end
             return None
         summary = view["summary"]
         inst = RayInstance(actor, instance_id=instance_id, env_id=summary.env_id, render_mode=summary.render_mode,
