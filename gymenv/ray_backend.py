@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 NAMESPACE = "gymsite"
 # Actor names are instance ids; anything else a client sends is not looked up on the cluster.
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+VIEW_TIMEOUT = 2.0  # seconds a listing waits for each actor's view (see RayInstances.values)
 
 
 @dataclass(frozen=True)
@@ -401,7 +402,9 @@ class RayInstances:
         return iter(self._names())
 
     def values(self) -> list[RayInstance]:
-        """Every live instance on the cluster, each handle refreshed (one actor call each, in parallel)."""
+        """Every live instance on the cluster, each handle refreshed (one actor call each, in parallel).
+        An actor still busy after VIEW_TIMEOUT (a long env call ahead of the view in its queue) is
+        listed as last seen: listings and /health must not wait on the slowest env."""
         handles = []
         for name in self._names():
             try:
@@ -409,12 +412,18 @@ class RayInstances:
             except KeyError:
                 continue
         refs = [inst.actor.view.remote() for inst in handles]
+        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=VIEW_TIMEOUT) if refs else ([], [])
+        answered = set(ready)
         live = []
         for inst, ref in zip(handles, refs, strict=True):
+            if ref not in answered:
+                if inst._summary is not None:  # seen open before
+                    live.append(inst)
+                continue
             try:
-                view = ray.get(ref, timeout=inst.call_timeout)
-            except (RayActorError, GetTimeoutError):
-                continue  # dying or busy past the bound: its next call says what became of it
+                view = ray.get(ref)
+            except RayActorError:
+                continue  # it died: its next call says what became of it
             if view is not None:
                 inst.refresh(view)
                 live.append(inst)
