@@ -64,6 +64,8 @@ def client(port: int, seconds: float, barrier, results) -> None:
         call(conn, "POST", f"/envs/{iid}/reset", b'{"seed": 0}')
         drive(conn, iid, time.perf_counter() + 0.5)  # warm-up
         barrier.wait(timeout=300)
+        conn.close()  # a fresh connection: the server may have closed this one while the others started
+        conn = connect(port)
         results.put(drive(conn, iid, time.perf_counter() + seconds))
         call(conn, "DELETE", f"/envs/{iid}")
         conn.close()
