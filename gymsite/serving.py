@@ -249,10 +249,15 @@ def ray_backend(config: ServerConfig) -> Any:
         raise ConfigError(f'--backend ray: cannot import {exc.name or "ray"}: pip install -e ".[ray]"') from None
     on_lost = None
     if config.run_manager:
+        from django.db import connection
+
         from runs.services import runs_close_lost
 
         def on_lost(run_id: str, reason: str) -> bool:
-            return runs_close_lost(run_id=run_id, reason=reason)
+            try:
+                return runs_close_lost(run_id=run_id, reason=reason)
+            finally:
+                connection.close()  # called from a worker thread of the loop's: hold no connection there
 
     environ = {k: v for k, v in os.environ.items() if k in ACTOR_ENVIRON or k.startswith(ACTOR_ENVIRON_PREFIX)}
     return RayBackend(RaySettings(
