@@ -119,6 +119,12 @@ class EnvFailed(GymsiteError):
     code = "env_error"
 
 
+class InstanceLost(EnvFailed):
+    """The process serving the instance died (a Ray actor or its node): its run ended in `error`."""
+
+    code = "instance_lost"
+
+
 class EnvTimeout(GymsiteError):
     """The env did not answer within the server's bound (a hung env must not hang its clients)."""
 

@@ -23,6 +23,11 @@ if TYPE_CHECKING:
 DEFAULT_SETTINGS = "gymsite.settings"
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")
+BACKENDS = ("local", "ray")
+# The front's environment that its Ray actors take on: the same database and Django settings.
+ACTOR_ENVIRON = ("DATABASE_URL", "DJANGO_SECRET_KEY", "DJANGO_SETTINGS_MODULE", "MUJOCO_GL", "PYOPENGL_PLATFORM",
+                 "SDL_VIDEODRIVER")
+ACTOR_ENVIRON_PREFIX = "GYMSITE_"
 
 
 class ConfigError(Exception):
@@ -54,6 +59,10 @@ class ServerConfig:
     call_timeout: float = 300.0
     max_batch: int = 1024  # actions in one batched step (SPEC 11)
     max_num_envs: int = 256  # sub-envs of one vector instance (SPEC 12)
+    # Where instances live (SPEC 16): "local" (this process, each on its own thread) or "ray" (each in
+    # a Ray actor, shared by every gymsite process on the cluster); ray_address None: ray.init's choice.
+    backend: str = "local"
+    ray_address: str | None = None
 
     def check(self) -> None:
         """Refuse what cannot be served, before anything is imported, bound or made."""
@@ -72,6 +81,10 @@ class ServerConfig:
             raise ConfigError("--env-kwargs must be a JSON object, e.g. '{\"map_name\": \"8x8\"}'")
         if self.env_kwargs_keys and not self.allow_env_kwargs:
             raise ConfigError("env_kwargs keys were listed but client env_kwargs are off: pass --allow-env-kwargs")
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)}, not {self.backend[:40]!r}")
+        if self.ray_address is not None and self.backend != "ray":
+            raise ConfigError("--ray-address needs --backend ray")
         if not is_loopback(self.host) and not self.token and not self.insecure:
             raise ConfigError(f"refusing to serve on {self.host} without a token: pass --token (or GYM_API_TOKEN), "
                               "or --insecure if this network is trusted")
@@ -99,6 +112,8 @@ ENVIRON_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "GYMSITE_CALL_TIMEOUT": ("call_timeout", float),
     "GYMSITE_MAX_BATCH": ("max_batch", int),
     "GYMSITE_MAX_NUM_ENVS": ("max_num_envs", int),
+    "GYMSITE_BACKEND": ("backend", str),
+    "GYMSITE_RAY_ADDRESS": ("ray_address", str),
 }
 
 
@@ -207,7 +222,11 @@ def resolve(config: ServerConfig) -> ServerConfig:
             install = "" if importlib.util.find_spec(module) else f' after pip install -e ".[{extra}]"'
             raise ConfigError(f"{flag} {given}: {given} is not registered: pass --import {module}{install}") from None
         resolved.append(env_id)
-    return dataclasses.replace(config, env_id=resolved[0], allow_env=tuple(resolved[1:]))
+    # The modules of `module:EnvId` ids join the imports: a Ray actor making the env imports them too.
+    modules = tuple(dict.fromkeys(given.split(":", 1)[0] for given in (config.env_id, *config.allow_env)
+                                  if ":" in given and given.split(":", 1)[0] not in config.imports))
+    return dataclasses.replace(config, env_id=resolved[0], allow_env=tuple(resolved[1:]),
+                               imports=(*config.imports, *modules))
 
 
 def engine_config(config: ServerConfig) -> EngineConfig:
@@ -228,7 +247,35 @@ def engine_config(config: ServerConfig) -> EngineConfig:
         max_batch=config.max_batch, max_num_envs=config.max_num_envs,
         run=RunPolicy(num_episodes=config.num_episodes, max_steps_per_episode=config.max_steps_per_episode,
                       success_threshold=config.success_threshold),
-        recorder_factory=recorder_factory, run_origins=run_origins)
+        recorder_factory=recorder_factory, run_origins=run_origins,
+        **({"backend": ray_backend(config)} if config.backend == "ray" else {}))
+
+
+def ray_backend(config: ServerConfig) -> Any:
+    """The Ray backend for `config`: its actors get this process's database and settings, Django's
+    set-up and the run manager by name, and lost instances' runs are closed here."""
+    try:
+        from gymenv.ray_backend import RayBackend, RaySettings
+    except ImportError as exc:
+        raise ConfigError(f'--backend ray: cannot import {exc.name or "ray"}: pip install -e ".[ray]"') from None
+    on_lost = None
+    if config.run_manager:
+        from django.db import connection
+
+        from runs.services import runs_close_lost
+
+        def on_lost(run_id: str, reason: str) -> bool:
+            try:
+                return runs_close_lost(run_id=run_id, reason=reason)
+            finally:
+                connection.close()  # called from a worker thread of the loop's: hold no connection there
+
+    environ = {k: v for k, v in os.environ.items() if k in ACTOR_ENVIRON or k.startswith(ACTOR_ENVIRON_PREFIX)}
+    return RayBackend(RaySettings(
+        address=config.ray_address, call_timeout=config.call_timeout, environ=environ,
+        setup="gymsite.serving:setup_django" if config.run_manager else None,
+        recorder="runs.vector:recorder_for" if config.run_manager else None,
+        imports=config.imports, on_lost=on_lost))
 
 
 def build_engine(config: ServerConfig) -> Engine:
@@ -242,7 +289,11 @@ def build_engine(config: ServerConfig) -> Engine:
         from runs.services import runs_interrupt_stale
 
         runs_interrupt_stale()
-    engine = Engine(engine_config(config))
+    try:
+        engine = Engine(engine_config(config))
+    except ConnectionError as exc:  # ray.init found no cluster there
+        where = config.ray_address or "its default address"
+        raise ConfigError(f"--backend ray: cannot join the Ray cluster at {where}: {one_line(exc)}") from None
     with cannot_make("--env", config.env_id):
         engine.start()
     try:

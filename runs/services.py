@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
@@ -376,25 +377,42 @@ def runs_interrupt_stale(*, keep: list | None = None, reason: str = INTERRUPTED)
     now = timezone.now()
     open_runs = Run.objects.filter(state__in=[RunState.RUNNING, RunState.PAUSED]).exclude(pk__in=keep)
     stale = [run for run in open_runs.only("pk", "owner") if _owner_is_gone(run.owner)]
-    closed = 0
     for run in stale:
-        if not run.episodes.exists():
+        if run.episodes.exists():
+            _run_interrupt(run=run, reason=reason, now=now)
+        else:
             run.delete()
-            closed += 1
-            continue
-        with transaction.atomic():
-            _episodes_close_from_steps(run=run)
-            totals = run.episodes.aggregate(
-                completed=Count("pk"), successful=Count("pk", filter=Q(success=True)),
-                steps=Sum("total_steps"), reward=Sum("total_reward"),
-            )
-            run_set_totals(
-                run_id=run.pk, completed_episodes=totals["completed"], successful_episodes=totals["successful"],
-                total_steps=totals["steps"] or 0, total_reward=totals["reward"] or 0.0,
-                state=RunState.ERROR, error=reason, ended_at=now,
-            )
-        closed += 1
-    return closed
+    return len(stale)
+
+
+def runs_close_lost(*, run_id: str, reason: str) -> bool:
+    """The process that owned `run_id` (a Ray actor) died: close its open runs of that instance as
+    `error` with `reason`, their open episode kept and summed. True when the instance was lost (a run
+    closed now, or before, for `reason`); False when its runs had ended otherwise (it was deleted)."""
+    try:
+        run = Run.objects.only("instance_id", "owner").get(pk=run_id)
+    except (Run.DoesNotExist, ValueError, ValidationError):
+        return False
+    mine = Run.objects.filter(instance_id=run.instance_id, owner=run.owner)
+    now = timezone.now()
+    open_runs = list(mine.filter(state__in=[RunState.RUNNING, RunState.PAUSED]).only("pk"))
+    for open_run in open_runs:
+        _run_interrupt(run=open_run, reason=reason, now=now)
+    return bool(open_runs) or mine.filter(state=RunState.ERROR, error=reason).exists()
+
+
+def _run_interrupt(*, run: Run, reason: str, now: datetime) -> None:
+    with transaction.atomic():
+        _episodes_close_from_steps(run=run)
+        totals = run.episodes.aggregate(
+            completed=Count("pk"), successful=Count("pk", filter=Q(success=True)),
+            steps=Sum("total_steps"), reward=Sum("total_reward"),
+        )
+        run_set_totals(
+            run_id=run.pk, completed_episodes=totals["completed"], successful_episodes=totals["successful"],
+            total_steps=totals["steps"] or 0, total_reward=totals["reward"] or 0.0,
+            state=RunState.ERROR, error=reason, ended_at=now,
+        )
 
 
 def _owner_is_gone(owner: str) -> bool:

@@ -12,10 +12,11 @@ from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from gymenv import catalogue
+from gymenv.engine.backends import InstanceMap, LocalInstances
 from gymenv.engine.describe import catalogue_entry
 from gymenv.engine.instance import Instance, Progress
 from gymenv.engine.recorder import EpisodeRecorder, RecorderFactory, RunOrigin, RunOrigins, RunPolicy
-from gymenv.engine.vector import VectorInstance, VectorOptions
+from gymenv.engine.vector import VectorOptions
 from gymenv.env_kwargs import check_client_env_kwargs
 from gymenv.schemas import (
     BatchStepOut,
@@ -66,6 +67,8 @@ class EngineConfig:
     max_num_envs: int  # sub-envs of one vector instance
     # Resume and fork (SPEC 14): the ledger's recorded runs an instance can start from; None without a ledger.
     run_origins: RunOrigins | None = None
+    # Where instances live (gymenv/engine/backends.py): in this process by default, or Ray actors.
+    backend: Callable[[], InstanceMap] = LocalInstances
 
     def __post_init__(self):
         # The default env is always allowed; keep the operator's order, no duplicates.
@@ -79,7 +82,7 @@ class EngineConfig:
 class Engine:
     def __init__(self, config: EngineConfig):
         self.config = config
-        self._instances: dict[str, Instance] = {}
+        self._instances: InstanceMap = config.backend()
         self._lock = threading.Lock()
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -98,7 +101,7 @@ class Engine:
 
     def shutdown(self, reason: str = "server shut down") -> None:
         with self._lock:
-            instances, self._instances = list(self._instances.values()), {}
+            instances = self._instances.detach_all()
         self._retire_and_wait(instances, reason)
 
     def reap_idle(self, now: float | None = None) -> list[str]:
@@ -243,11 +246,11 @@ class Engine:
         with self._lock:
             if len(self._instances) >= self.config.max_instances and not self._evict_one():
                 raise InstanceLimit(f"this server keeps at most {self.config.max_instances} live instances")
-            options: dict[str, Any] = {
-                "instance_id": instance_id, "env_id": env_id, "env_kwargs": env_kwargs, "render_mode": render_mode,
-                "policy": policy, "recorder_factory": self.config.recorder_factory,
-                "call_timeout": self.config.call_timeout, "obs_format": obs_format}
-            inst = Instance(**options, origin=origin) if vector is None else VectorInstance(vector=vector, **options)
+            inst = self._instances.make(instance_id=instance_id, env_id=env_id, env_kwargs=env_kwargs,
+                                        render_mode=render_mode, policy=policy,
+                                        recorder_factory=self.config.recorder_factory,
+                                        call_timeout=self.config.call_timeout, obs_format=obs_format,
+                                        vector=vector, origin=origin)
             self._instances[instance_id] = inst
         return inst
 

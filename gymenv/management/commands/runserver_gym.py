@@ -48,6 +48,12 @@ class Command(BaseCommand):
                             help="actions in one batched step (1024)")
         parser.add_argument("--max-num-envs", type=int, default=UNSET, metavar="N",
                             help="sub-envs of one vector instance (256)")
+        parser.add_argument("--backend", choices=serving.BACKENDS, default=UNSET,
+                            help="where instances live: local (this process) or ray (Ray actors shared by every "
+                                 "gymsite process on the cluster); default local")
+        parser.add_argument("--ray-address", default=UNSET, metavar="ADDR",
+                            help="the Ray cluster to join with --backend ray (host:port, or auto; default: "
+                                 "RAY_ADDRESS, else a private local Ray)")
 
     def handle(self, *args, **opts):
         try:
@@ -71,6 +77,7 @@ class Command(BaseCommand):
             "token": opts["token"], "max_instances": opts["max_instances"], "idle_timeout": opts["idle_timeout"],
             "insecure": opts["insecure"], "success_threshold": opts["success_threshold"],
             "max_batch": opts["max_batch"], "max_num_envs": opts["max_num_envs"],
+            "backend": opts["backend"], "ray_address": opts["ray_address"],
             "env_kwargs": None if opts["env_kwargs"] is None else serving.parse_env_kwargs(opts["env_kwargs"]),
         }
         for name in ("imports", "allow_env"):
