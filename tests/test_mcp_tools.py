@@ -80,12 +80,14 @@ def test_it_lists_every_tool_with_a_description_and_an_output_schema(door):
         assert tool.description and tool.output_schema and tool.output_schema["type"] == "object", tool.name
         assert tool.input_schema.get("additionalProperties") is False, tool.name
     assert "instance_id" in tools["step_env"].input_schema["properties"]
-    # One step, a batch or a vector step: each answer is a model of its own.
-    schema = tools["step_env"].output_schema
-    step, batch, vector = (arm["properties"] for arm in schema["anyOf"])
-    assert step.keys() >= {"observation", "reward", "done", "run_progress"}
-    assert batch.keys() >= {"steps", "observations", "rewards", "terminated", "truncated", "infos", "done"}
-    assert vector.keys() >= {"observation", "reward", "terminated", "truncated", "done", "info"}
+    # One step, a batch or a vector step: each answer is a model of its own, published as its required
+    # names with its fields' types in words (output_schemas.py: what a handshake-era client checks cheaply).
+    step, batch, vector = tools["step_env"].output_schema["anyOf"]
+    assert set(step["required"]) >= {"reward", "done", "info"}
+    assert "run_progress (object or null)" in step["description"]
+    assert set(batch["required"]) >= {"steps", "observations", "rewards", "terminated", "truncated", "infos", "done"}
+    assert set(vector["required"]) >= {"reward", "terminated", "truncated", "done", "info"}
+    assert "reward (array)" in vector["description"]
 
 
 def test_step_env_action_is_typed_by_the_env_action_space(door):

@@ -56,8 +56,6 @@ def _lean(node: Any, definitions: dict, seen: tuple[str, ...], *, nested: bool) 
             continue
         if key == "properties":
             out[key] = {name: _lean(sub, definitions, seen, nested=True) for name, sub in value.items()}
-        elif key == "anyOf" and not nested:  # the answer's own arms (step_env: one step, a batch, a vector step)
-            out[key] = [_lean(arm, definitions, seen, nested=False) for arm in value]
         elif key in ("default", "enum", "const", "examples"):  # data, not schemas
             out[key] = value
         else:
