@@ -245,11 +245,7 @@ class Instance:
         repeated = self.answers.retried_step(expected_step, data)
         if repeated is not None:
             return repeated
-        if self.env is None or self.needs_reset:
-            raise ResetRequired("call reset before step: this instance has no episode in progress")
-        if self.episode_over:
-            raise EpisodeOver("the episode is over (terminated or truncated); call reset to start the next one")
-        env = self.env
+        env = self._steppable()
         fmt = self._format(obs_format)
         try:
             action = spaces.decode(env.action_space, data)
@@ -257,21 +253,9 @@ class Instance:
             raise InvalidAction(str(exc)) from None
         if self.run is not None:
             self.run.before_step()
-        try:
-            obs, reward, terminated, truncated, info = env.step(action)
-        except Exception as exc:
-            raise self._env_failed(exc) from exc
-        reward = float(reward)
-        finite = reward if math.isfinite(reward) else None
-        observation, info_json = Observation(env.observation_space, obs), spaces.to_json(info)
-        terminated, truncated = bool(terminated), bool(truncated)
-        progress = None
-        if self.run is not None:
-            truncated, progress = self.run.on_step(action=data, observation=observation, reward=finite,
-                                                   terminated=terminated, truncated=truncated, info=info_json)
-        self.episode_over = terminated or truncated
-        answer = StepOut(observation=observation.wire(fmt), reward=finite, terminated=terminated, truncated=truncated,
-                         done=self.episode_over, info=info_json, run_progress=progress)
+        observation, reward, terminated, truncated, info, progress = self._take(env, action, data)
+        answer = StepOut(observation=observation.wire(fmt), reward=reward, terminated=terminated, truncated=truncated,
+                         done=self.episode_over, info=info, run_progress=progress)
         self.answers.answered_step(answer, action=data)
         return answer
 
@@ -280,11 +264,7 @@ class Instance:
         """SPEC 11: the actions in order until the list or the episode ends. Every action is checked
         before the env moves; the recorder commits all the steps taken at once, before the answer."""
         self.answers.check_batch(expected_step)
-        if self.env is None or self.needs_reset:
-            raise ResetRequired("call reset before step: this instance has no episode in progress")
-        if self.episode_over:
-            raise EpisodeOver("the episode is over (terminated or truncated); call reset to start the next one")
-        env = self.env
+        env = self._steppable()
         fmt = self._format(obs_format)
         actions = []
         for i, item in enumerate(data):
@@ -302,23 +282,12 @@ class Instance:
         run_progress = None
         with self.run.batch() if self.run is not None else nullcontext():
             for i, (item, action) in enumerate(zip(data, actions, strict=True), 1):
-                try:
-                    obs, reward, term, trunc, info = env.step(action)
-                except Exception as exc:
-                    raise self._env_failed(exc) from exc
-                reward = float(reward)
-                finite = reward if math.isfinite(reward) else None
-                observation, info_json = Observation(env.observation_space, obs), spaces.to_json(info)
-                term, trunc = bool(term), bool(trunc)
-                if self.run is not None:
-                    trunc, run_progress = self.run.on_step(action=item, observation=observation, reward=finite,
-                                                           terminated=term, truncated=trunc, info=info_json)
+                observation, reward, term, trunc, info, run_progress = self._take(env, action, item)
                 observations.append(observation)
-                rewards.append(finite)
+                rewards.append(reward)
                 terminated.append(term)
                 truncated.append(trunc)
-                infos.append(info_json)
-                self.episode_over = term or trunc
+                infos.append(info)
                 if self.episode_over:
                     break
                 if progress is not None and i % PROGRESS_EVERY == 0:
@@ -329,6 +298,31 @@ class Instance:
         return BatchStepOut(steps=len(rewards), observations=[o.wire(fmt) for o in observations], rewards=rewards,
                             terminated=terminated, truncated=truncated, infos=infos, done=self.episode_over,
                             run_progress=run_progress)
+
+    def _steppable(self) -> gym.Env:
+        if self.env is None or self.needs_reset:
+            raise ResetRequired("call reset before step: this instance has no episode in progress")
+        if self.episode_over:
+            raise EpisodeOver("the episode is over (terminated or truncated); call reset to start the next one")
+        return self.env
+
+    def _take(self, env: gym.Env, action: Any, data: Any) -> tuple[Observation, float | None, bool, bool, dict, Any]:
+        """One env step of a checked action (`data` as the client sent it) and its record: (observation, the
+        reward or None when not finite, terminated, truncated (the run's step limit included), info, run_progress)."""
+        try:
+            obs, reward, terminated, truncated, info = env.step(action)
+        except Exception as exc:
+            raise self._env_failed(exc) from exc
+        reward = float(reward)
+        finite = reward if math.isfinite(reward) else None
+        observation, info_json = Observation(env.observation_space, obs), spaces.to_json(info)
+        terminated, truncated = bool(terminated), bool(truncated)
+        progress = None
+        if self.run is not None:
+            truncated, progress = self.run.on_step(action=data, observation=observation, reward=finite,
+                                                   terminated=terminated, truncated=truncated, info=info_json)
+        self.episode_over = terminated or truncated
+        return observation, finite, terminated, truncated, info_json, progress
 
     def op_render(self, mode: str | None = None) -> RenderOut:
         if mode is not None and not isinstance(mode, str):
